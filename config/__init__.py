@@ -1,0 +1,301 @@
+"""pttd configuration: a TOML file loaded into frozen dataclasses.
+
+Every key is declared once, below, with its type, default and allowed values; the loader and
+its error messages are driven by those declarations, so a new key needs no new validation code.
+`config/pttd.toml` documents every key for users.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+DEFAULT_PATH = Path("/etc/pttd/pttd.toml")
+SHIPPED_PATH = Path(__file__).with_name("pttd.toml")
+
+VOICES = ("Puck", "Charon", "Kore", "Fenrir", "Aoede", "Leda", "Orus", "Zephyr")
+
+
+class ConfigError(Exception):
+    """A config problem, with a message that names the file and the key."""
+
+
+def _key(*, choices: tuple[Any, ...] | None = None, lo: float | None = None,
+         hi: float | None = None, doc: str = "") -> dict[str, Any]:
+    return {"choices": choices, "lo": lo, "hi": hi, "doc": doc}
+
+
+def _opt(default: Any, **kw: Any) -> Any:
+    return field(default=default, metadata=_key(**kw))
+
+
+@dataclass(frozen=True)
+class ContextTurn:
+    """One turn of the initial conversation context sent after setup."""
+
+    role: str = _opt("user", choices=("user", "model"))
+    text: str = _opt("")
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    endpoint: str = _opt("wss://generativelanguage.googleapis.com")
+    api_key_file: str = _opt("/etc/pttd/api_key")
+    api_version: str = _opt("auto", choices=("auto", "v1", "v1beta", "v1alpha"))
+    model: str = _opt("models/gemini-2.5-flash-native-audio-preview-09-2025")
+    response_modality: str = _opt("AUDIO", choices=("AUDIO", "TEXT"))
+    voice: str = _opt("Kore", choices=VOICES)
+    language_code: str = _opt("")
+    system_instruction: str = _opt(
+        "You are a helpful voice assistant on a small speaker. Answer briefly and clearly.")
+    temperature: float = _opt(-1.0, lo=-1.0, hi=2.0)
+    thinking_budget: int = _opt(-1, lo=-1, hi=32768)
+    input_transcription: bool = _opt(True)
+    output_transcription: bool = _opt(True)
+    affective_dialog: bool = _opt(False)
+    proactive_audio: bool = _opt(False)
+    turn_detection: str = _opt("button", choices=("button", "server"))
+    activity_handling: str = _opt("interrupt", choices=("interrupt", "no_interruption"))
+    context_compression: bool = _opt(True)
+    context: tuple[ContextTurn, ...] = _opt(())
+    setup_timeout_s: float = _opt(10.0, lo=1.0, hi=120.0)
+    keepalive_interval_s: float = _opt(20.0, lo=1.0, hi=300.0)
+    keepalive_timeout_s: float = _opt(40.0, lo=1.0, hi=600.0)
+    reconnect_min_s: float = _opt(0.5, lo=0.05, hi=60.0)
+    reconnect_max_s: float = _opt(30.0, lo=1.0, hi=3600.0)
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    capture_device: str = _opt("default")
+    playback_device: str = _opt("default")
+    capture_rate: int = _opt(16000, lo=8000, hi=192000)
+    playback_rate: int = _opt(24000, lo=8000, hi=192000)
+    capture_channels: int = _opt(1, lo=1, hi=8)
+    capture_channel: int = _opt(-1, lo=-1, hi=7)
+    period_ms: int = _opt(20, choices=(10, 20, 40))
+    preroll_ms: int = _opt(300, lo=0, hi=2000)
+    prebuffer_ms: int = _opt(80, lo=0, hi=2000)
+    volume: float = _opt(1.0, lo=0.0, hi=4.0)
+
+
+@dataclass(frozen=True)
+class ButtonConfig:
+    enabled: bool = _opt(True)
+    pin: str = _opt("GPIO17")
+    pull_up: bool = _opt(True)
+    mode: str = _opt("hold", choices=("hold", "toggle"))
+    debounce_ms: int = _opt(20, lo=0, hi=500)
+    min_press_ms: int = _opt(150, lo=0, hi=5000)
+    max_turn_s: float = _opt(60.0, lo=1.0, hi=600.0)
+
+
+@dataclass(frozen=True)
+class LedConfig:
+    pin: str = _opt("")
+    pwm: bool = _opt(True)
+    brightness: float = _opt(1.0, lo=0.0, hi=1.0)
+
+
+@dataclass(frozen=True)
+class EarconsConfig:
+    enabled: bool = _opt(True)
+    listen_start: bool = _opt(True)
+    listen_stop: bool = _opt(True)
+    error: bool = _opt(True)
+    volume: float = _opt(0.3, lo=0.0, hi=1.0)
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    socket: str = _opt("/run/pttd/control.sock")
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = _opt("info", choices=("debug", "info", "warning", "error"))
+
+
+@dataclass(frozen=True)
+class Config:
+    live: LiveConfig = field(default_factory=LiveConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    button: ButtonConfig = field(default_factory=ButtonConfig)
+    led: LedConfig = field(default_factory=LedConfig)
+    earcons: EarconsConfig = field(default_factory=EarconsConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    path: str = ""
+
+
+# Environment overrides for what users change most; documented in config/pttd.toml.
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "PTTD_LOG_LEVEL": ("log", "level"),
+    "PTTD_CAPTURE_DEVICE": ("audio", "capture_device"),
+    "PTTD_PLAYBACK_DEVICE": ("audio", "playback_device"),
+    "PTTD_ENDPOINT": ("live", "endpoint"),
+    "PTTD_CONTROL_SOCKET": ("control", "socket"),
+}
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, str):
+        return '"' + value + '"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{...}"
+    return repr(value)
+
+
+def _allowed(meta: dict[str, Any], kind: str) -> str:
+    if meta.get("choices"):
+        return "must be one of " + ", ".join(_fmt(c) if isinstance(c, str) else str(c)
+                                             for c in meta["choices"])
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if lo is not None and hi is not None:
+        return f"must be {kind} from {lo:g} to {hi:g}"
+    return f"must be {kind}"
+
+
+_KIND = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+
+
+def _convert(value: Any, typ: Any, meta: dict[str, Any], where: str) -> Any:
+    kind = _KIND.get(typ, str(typ))
+    if typ is bool:
+        ok = isinstance(value, bool)
+    elif typ is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif typ is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if ok:
+            value = float(value)
+            ok = math.isfinite(value)
+    else:
+        ok = isinstance(value, str) and "\x00" not in value
+    if not ok:
+        raise ConfigError(f"{where} = {_fmt(value)}: {_allowed(meta, kind)}")
+    choices = meta.get("choices")
+    if choices and value not in choices:
+        raise ConfigError(f"{where} = {_fmt(value)}: {_allowed(meta, kind)}")
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ConfigError(f"{where} = {_fmt(value)}: {_allowed(meta, kind)}")
+    return value
+
+
+def _unknown(name: str, known: list[str], where: str) -> ConfigError:
+    near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f" (did you mean {near[0]!r}?)" if near else f"; known: {', '.join(known)}"
+    return ConfigError(f"{where}: unknown key {name!r}{hint}")
+
+
+def _build(cls: type, data: Any, prefix: str, section: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix}[{section}] must be a table, got {_fmt(data)}")
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        if name not in fields:
+            raise _unknown(name, list(fields), f"{prefix}[{section}]")
+        where = f"{prefix}[{section}] {name}"
+        if hints[name] == tuple[ContextTurn, ...]:
+            if not isinstance(value, list):
+                raise ConfigError(f"{where}: must be a list of [[{section}.{name}]] tables")
+            kwargs[name] = tuple(_build(ContextTurn, v, prefix, f"{section}.{name}")
+                                 for v in value)
+            continue
+        kwargs[name] = _convert(value, hints[name], dict(fields[name].metadata), where)
+    return cls(**kwargs)
+
+
+def _check_consistency(cfg: Config, prefix: str) -> None:
+    live = cfg.live
+    if live.reconnect_max_s < live.reconnect_min_s:
+        raise ConfigError(f"{prefix}[live] reconnect_max_s = {live.reconnect_max_s:g}: "
+                          f"must not be below reconnect_min_s ({live.reconnect_min_s:g})")
+    if live.keepalive_timeout_s < live.keepalive_interval_s:
+        raise ConfigError(f"{prefix}[live] keepalive_timeout_s = {live.keepalive_timeout_s:g}: "
+                          f"must not be below keepalive_interval_s "
+                          f"({live.keepalive_interval_s:g})")
+    scheme = live.endpoint.split("://", 1)[0].lower() if "://" in live.endpoint else ""
+    if scheme not in ("ws", "wss"):
+        raise ConfigError(f'{prefix}[live] endpoint = "{live.endpoint}": '
+                          'must start with wss:// (or ws:// for a loopback host)')
+    if scheme == "ws" and not is_loopback_url(live.endpoint):
+        raise ConfigError(f'{prefix}[live] endpoint = "{live.endpoint}": ws:// is only allowed '
+                          "to a loopback host (127.0.0.1, ::1, localhost); use wss://")
+    a = cfg.audio
+    if a.capture_channel >= a.capture_channels:
+        raise ConfigError(f"{prefix}[audio] capture_channel = {a.capture_channel}: must be -1 "
+                          f"(mix all) or below capture_channels ({a.capture_channels})")
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when the URL's host is a loopback address; plain ws:// is allowed only there."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse(text: str, name: str = "pttd.toml", env: dict[str, str] | None = None) -> Config:
+    """Parse TOML text into a Config; `name` prefixes every message."""
+    prefix = f"{name}: "
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{name}: TOML syntax error: {exc}") from None
+    for var, (section, key) in (ENV_OVERRIDES.items() if env else ()):
+        if var in env:
+            table = data.setdefault(section, {})
+            if isinstance(table, dict):
+                table[key] = env[var]
+    sections = {f.name: f for f in dataclasses.fields(Config) if f.name != "path"}
+    hints = get_type_hints(Config)
+    kwargs: dict[str, Any] = {}
+    for section, value in data.items():
+        if section not in sections:
+            raise _unknown(section, list(sections), name)
+        kwargs[section] = _build(hints[section], value, prefix, section)
+    cfg = Config(**kwargs, path=name)
+    _check_consistency(cfg, prefix)
+    return cfg
+
+
+def resolve_path(path: str | os.PathLike[str] | None) -> Path:
+    """--config, else $PTTD_CONFIG, else /etc/pttd/pttd.toml."""
+    if path:
+        return Path(path)
+    env = os.environ.get("PTTD_CONFIG")
+    return Path(env) if env else DEFAULT_PATH
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load and validate a config file, applying the documented environment overrides."""
+    p = resolve_path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such config file (copy config/pttd.toml there, "
+                          "or pass --config PATH)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read config file: {exc}") from None
+    return parse(text, str(p), dict(os.environ))

@@ -1,0 +1,89 @@
+"""The `pttd` command line. Arguments live here; each command's module is imported only when
+that command runs, so `pttd status` answers without loading numpy or websockets."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+EX_CONFIG = 78
+
+# command -> (module, function, help)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "run": ("daemon.app", "main", "run the daemon in the foreground (what systemd starts)"),
+    "check": ("daemon.check", "main", "validate config, API key source and audio devices"),
+    "devices": ("daemon.check", "devices_main", "list ALSA PCMs and what they accept"),
+    "emulator": ("daemon.live.emulator", "main", "run a local Live API server"),
+    "demo": ("daemon.demo", "main", "the whole pipeline with no Pi, no sound card and no key"),
+    "press": ("daemon.control", "client_main", "press the button of a running daemon"),
+    "release": ("daemon.control", "client_main", "release the button of a running daemon"),
+    "status": ("daemon.control", "client_main", "show the state of a running daemon"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pttd", description="Press-to-talk smart-speaker daemon "
+                                     "for the Gemini Live API.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    cmds = {name: sub.add_parser(name, help=helptext, description=helptext)
+            for name, (_, _, helptext) in COMMANDS.items()}
+    for name in ("run", "check", "demo"):
+        cmds[name].add_argument("--config", metavar="PATH",
+                                help="config file (default: $PTTD_CONFIG or /etc/pttd/pttd.toml)")
+    emu = cmds["emulator"]
+    emu.add_argument("--host", default="127.0.0.1")
+    emu.add_argument("--port", type=int, default=8765)
+    emu.add_argument("--mode", choices=("echo", "text"), default="echo")
+    emu.add_argument("--record", metavar="FILE", help="append every client frame as a JSON line")
+    emu.add_argument("--pace", choices=("realtime", "burst"), default="realtime",
+                     help="reply audio paced in real time or sent in one burst")
+    emu.add_argument("--text-frames", action="store_true",
+                     help="send server frames as text instead of binary")
+    emu.add_argument("--go-away-after", type=float, metavar="S",
+                     help="send goAway after S seconds, then close")
+    emu.add_argument("--go-away-time-left", type=float, default=5.0, metavar="S")
+    emu.add_argument("--close-after", type=float, metavar="S",
+                     help="close the connection after S seconds (with --close-code)")
+    emu.add_argument("--close-code", type=int, default=1011)
+    emu.add_argument("--close-reason", default="Internal error occurred.")
+    emu.add_argument("--reject-status", type=int, metavar="HTTP",
+                     help="answer every upgrade with this HTTP status (e.g. 429)")
+    emu.add_argument("--stall-after", type=float, metavar="S",
+                     help="stop answering anything (pings included) after S seconds")
+    emu.add_argument("--drip-ms", type=float, default=0.0,
+                     help="extra delay between reply chunks (slow drip)")
+    emu.add_argument("--malformed-every", type=int, default=0, metavar="N",
+                     help="send a malformed frame before every Nth reply")
+    emu.add_argument("--unknown-every", type=int, default=0, metavar="N",
+                     help="send a frame with only an unknown key before every Nth reply")
+    emu.add_argument("--api-key", default=None,
+                     help="require this key (default: any non-empty key)")
+    demo = cmds["demo"]
+    demo.add_argument("--turns", type=int, default=2, help="how many turns to run")
+    demo.add_argument("--barge-in", action="store_true", help="interrupt the last reply")
+    demo.add_argument("--wav", metavar="FILE", help="microphone input (default: espeak-ng speech)")
+    demo.add_argument("--out", metavar="FILE", default="demo-reply.wav",
+                      help="where the reply is written")
+    demo.add_argument("--live", action="store_true",
+                      help="use the real Live API (needs GEMINI_API_KEY) instead of the emulator")
+    for name in ("press", "release", "status"):
+        cmds[name].add_argument("--socket", metavar="PATH",
+                                help="control socket (default: from config, or "
+                                     "/run/pttd/control.sock)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    module, func, _ = COMMANDS[args.command]
+    handler = getattr(importlib.import_module(module), func)
+    try:
+        return int(handler(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
