@@ -1,0 +1,56 @@
+"""Latency figures from the daemon's own monotonic timestamps, cheap enough to record per chunk."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class LatencyStats:
+    """The last `size` samples of one latency, in milliseconds, in a preallocated array.
+
+    Recording is one store and one add, so it can sit on the hot path; percentiles are computed
+    only when someone asks (`pttd status`, the benchmark).
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._values = np.zeros(size, dtype=np.float64)
+        self._count = 0
+
+    def record_ms(self, ms: float) -> None:
+        self._values[self._count % len(self._values)] = ms
+        self._count += 1
+
+    def record(self, start: float, end: float) -> None:
+        self.record_ms((end - start) * 1000.0)
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def summary(self) -> dict[str, float | int]:
+        n = min(self._count, len(self._values))
+        if n == 0:
+            return {"n": 0}
+        window = self._values[:n]
+        p50, p99 = np.percentile(window, (50, 99))
+        return {"n": self._count, "p50": round(float(p50), 3), "p99": round(float(p99), 3),
+                "max": round(float(window.max()), 3)}
+
+
+class Stats:
+    """The latencies the daemon reports, by name (the keys of `pttd status`'s "stats")."""
+
+    NAMES = ("capture_to_send_ms", "receive_to_alsa_ms", "prebuffer_wait_ms",
+             "press_to_activity_start_ms", "release_to_activity_end_ms",
+             "release_to_first_audio_ms")
+
+    def __init__(self) -> None:
+        self.capture_to_send = LatencyStats()
+        self.receive_to_alsa = LatencyStats()
+        self.prebuffer_wait = LatencyStats(256)
+        self.press_to_activity_start = LatencyStats(256)
+        self.release_to_activity_end = LatencyStats(256)
+        self.release_to_first_audio = LatencyStats(256)
+
+    def summary(self) -> dict[str, dict[str, float | int]]:
+        return {name: getattr(self, name.removesuffix("_ms")).summary() for name in self.NAMES}
