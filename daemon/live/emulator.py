@@ -48,6 +48,9 @@ from daemon.live.protocol import (
 )
 
 log = logging.getLogger("pttd.emulator")
+# websockets logs request headers (the client's API key among them) at debug level: never let it.
+_WS_LOG = logging.getLogger("pttd.emulator.websocket")
+_WS_LOG.setLevel(logging.INFO)
 
 PATH_RE = re.compile(r"/ws/google\.ai\.generativelanguage\.(v1|v1beta|v1alpha)\."
                      r"GenerativeService\.(BidiGenerateContent|BidiGenerateContentConstrained)")
@@ -164,7 +167,7 @@ class Emulator:
     async def start(self) -> None:
         self._server = await serve(self._handle, self.opts.host, self.opts.port,
                                    process_request=self._process_request, max_size=None,
-                                   ping_interval=None, logger=log)
+                                   ping_interval=None, logger=_WS_LOG)
 
     async def stop(self) -> None:
         if self._server is not None:
