@@ -1,0 +1,621 @@
+"""ALSA capture and playback threads, with recovery from xruns and from lost devices.
+
+Each direction runs on its own thread with blocking I/O: the default asyncio loop cannot poll
+the file descriptors of ALSA's plugin devices, and a blocking read or write is also the
+cheapest way to be woken exactly once per period. Devices silently grant the nearest rate,
+channel count and period, so both sides read back what was granted and adapt (resampling
+through `hw.resample`); they refuse only what they cannot use.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import ctypes
+import errno
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import alsaaudio
+import numpy as np
+
+from config import AudioConfig, EarconsConfig
+from hw.earcons import Earcons
+from hw.resample import MixDown, Resampler
+from hw.ring import Fifo, Ring
+
+log = logging.getLogger("pttd.audio")
+
+CAPTURE_RATE = 16000
+REPLY_RATE = 24000
+PERIODS = 4
+BACKOFF_MIN_S = 0.2
+BACKOFF_MAX_S = 5.0
+EPIPE = -errno.EPIPE
+
+StatusCallback = Callable[[bool, str], None]
+
+# pyalsaaudio raises ALSAAudioError("<strerror> [<device>]") with no errno attribute.
+_ERRNO_BY_TEXT = {os.strerror(code): code for code in errno.errorcode}
+
+
+class DeviceError(Exception):
+    """A device that cannot be opened or used as configured; the message says why."""
+
+
+@dataclass(frozen=True)
+class Granted:
+    """What a device actually agreed to after opening, which may differ from what was asked."""
+
+    device: str
+    rate: int
+    channels: int
+    period_frames: int
+    buffer_frames: int
+    format: str
+
+    def describe(self) -> str:
+        return (f"{self.rate} Hz, {self.channels} ch, {self.format}, period {self.period_frames} "
+                f"frames, buffer {self.buffer_frames} frames")
+
+
+def error_code(exc: BaseException) -> int | None:
+    """The errno behind an ALSAAudioError, recovered from its message."""
+    text = str(exc).rsplit(" [", 1)[0]
+    return _ERRNO_BY_TEXT.get(text)
+
+
+def holders(kind: str, proc: Path = Path("/proc"), prefix: str = "/dev/snd/pcm") -> list[str]:
+    """'pid (name)' of each process with an ALSA PCM of this kind open, as far as /proc shows."""
+    suffix = "c" if kind == "capture" else "p"
+    found = []
+    for pid_dir in proc.iterdir():
+        if not pid_dir.name.isdigit():
+            continue
+        try:
+            targets = [os.readlink(fd) for fd in (pid_dir / "fd").iterdir()]
+            name = (pid_dir / "comm").read_text().strip()
+        except OSError:
+            continue
+        if any(t.startswith(prefix) and t.endswith(suffix) for t in targets):
+            found.append(f"{pid_dir.name} ({name})")
+    return found
+
+
+def _quiet_alsa_lib() -> None:
+    """Stop libasound printing its own lines to stderr; our one log line per problem says it."""
+    handler_type = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                                    ctypes.c_int, ctypes.c_char_p)
+    try:
+        lib = ctypes.CDLL("libasound.so.2")
+    except OSError:
+        return
+    handler = handler_type(lambda *_: None)
+    lib.snd_lib_error_set_handler(handler)
+    _quiet_alsa_lib.handler = handler  # type: ignore[attr-defined]  # kept alive for libasound
+
+
+_quiet_alsa_lib()
+
+
+def open_pcm(kind: str, device: str, rate: int, channels: int,
+             period_ms: int) -> tuple[alsaaudio.PCM, Granted]:
+    """Open a blocking S16_LE PCM and read back what was granted; DeviceError if unusable."""
+    period = max(1, rate * period_ms // 1000)
+    pcm_type = alsaaudio.PCM_CAPTURE if kind == "capture" else alsaaudio.PCM_PLAYBACK
+    try:
+        pcm = alsaaudio.PCM(type=pcm_type, mode=alsaaudio.PCM_NORMAL, device=device, rate=rate,
+                            channels=channels, format=alsaaudio.PCM_FORMAT_S16_LE,
+                            periodsize=period, periods=PERIODS)
+    except alsaaudio.ALSAAudioError as exc:
+        message = f"cannot open {kind} device {device!r}: {exc}"
+        if error_code(exc) == errno.EBUSY:
+            who = holders(kind)
+            message += ("; held by " + ", ".join(who)) if who else "; busy (holder not visible)"
+        raise DeviceError(message) from None
+    info = pcm.info()
+    granted = Granted(device, int(info["rate"]), int(info["channels"]),
+                      int(info["period_size"]), int(info["buffer_size"]), str(info["format_name"]))
+    problem = ""
+    if granted.format != "S16_LE":
+        problem = f"sample format {granted.format} (pttd needs S16_LE; try the plughw: device)"
+    elif not 8000 <= granted.rate <= 192000:
+        problem = f"rate {granted.rate} Hz (pttd needs 8000-192000 Hz)"
+    elif granted.channels < 1 or granted.period_frames < 1:
+        problem = f"{granted.channels} channels, period {granted.period_frames} frames"
+    if problem:
+        pcm.close()
+        raise DeviceError(f"{kind} device {device!r} granted {problem}")
+    return pcm, granted
+
+
+class _Backoff:
+    """Exponential delays between reopen attempts, reset by a success."""
+
+    def __init__(self) -> None:
+        self.delay = BACKOFF_MIN_S
+
+    def next(self) -> float:
+        delay, self.delay = self.delay, min(self.delay * 2, BACKOFF_MAX_S)
+        return delay
+
+    def reset(self) -> None:
+        self.delay = BACKOFF_MIN_S
+
+
+class _Status:
+    """Online/offline reporting: a callback and one log line per change, not per retry."""
+
+    def __init__(self, kind: str, device: str, callback: StatusCallback | None) -> None:
+        self.kind, self.device, self.callback = kind, device, callback
+        self.online = False
+        self._last_error = ""
+
+    def up(self, message: str) -> None:
+        self.online = True
+        self._last_error = ""
+        log.info("%s", message, extra={"PTTD_DEVICE": self.device})
+        if self.callback:
+            self.callback(True, message)
+
+    def down(self, message: str) -> None:
+        was_online, self.online = self.online, False
+        if message == self._last_error and not was_online:
+            log.debug("%s (still)", message)
+            return
+        self._last_error = message
+        log.error("%s", message, extra={"PTTD_DEVICE": self.device})
+        if self.callback:
+            self.callback(False, message)
+
+
+class Capture:
+    """Continuous microphone capture into a Ring of mono 16 kHz samples.
+
+    Nothing leaves the device without a press: the ring only keeps the recent past, and the
+    app reads it (from the pre-roll start) while armed.
+    """
+
+    def __init__(self, cfg: AudioConfig, ring: Ring, *,
+                 on_status: StatusCallback | None = None) -> None:
+        self.cfg = cfg
+        self.ring = ring
+        self.rate = CAPTURE_RATE
+        self.period_frames = cfg.capture_rate * cfg.period_ms // 1000
+        self.overruns = 0
+        self.granted = ""
+        self._status = _Status("capture", cfg.capture_device, on_status)
+        self._notify: Callable[[int, float], None] | None = None
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def online(self) -> bool:
+        return self._status.online
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="pttd-capture", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            if self._thread.is_alive():
+                log.warning("capture thread did not stop within 2 s (device read blocked)")
+            self._thread = None
+
+    def arm(self, notify: Callable[[int, float], None] | None) -> None:
+        """Call notify(ring_head, t_read) after each period while set; None disarms."""
+        self._notify = notify
+
+    def _run(self) -> None:
+        backoff = _Backoff()
+        while not self._stopping.is_set():
+            try:
+                pcm, granted = open_pcm("capture", self.cfg.capture_device, self.cfg.capture_rate,
+                                        self.cfg.capture_channels, self.cfg.period_ms)
+                if self.cfg.capture_channel >= granted.channels:
+                    pcm.close()
+                    raise DeviceError(f"capture device {granted.device!r} granted "
+                                      f"{granted.channels} channels; capture_channel = "
+                                      f"{self.cfg.capture_channel} does not exist")
+            except DeviceError as exc:
+                self._status.down(str(exc))
+                self._stopping.wait(backoff.next())
+                continue
+            backoff.reset()
+            self.period_frames = granted.period_frames
+            self.granted = granted.describe()
+            note = "" if granted.rate == CAPTURE_RATE else f", resampled to {CAPTURE_RATE} Hz"
+            self._status.up(f"capture device {granted.device!r} open: {self.granted}{note}")
+            try:
+                self._loop(pcm, granted)
+            except (alsaaudio.ALSAAudioError, DeviceError) as exc:
+                self._status.down(f"capture device {granted.device!r} lost: {exc}")
+                self._stopping.wait(backoff.next())
+            finally:
+                pcm.close()
+
+    def _loop(self, pcm: alsaaudio.PCM, granted: Granted) -> None:
+        mix = MixDown(granted.channels, self.cfg.capture_channel)
+        resampler = Resampler(granted.rate, CAPTURE_RATE)
+        ring = self.ring
+        while not self._stopping.is_set():
+            n, data = pcm.read()
+            if n == EPIPE:
+                self.overruns += 1
+                log.debug("capture overrun (%d so far)", self.overruns)
+                continue
+            if n <= 0:
+                raise DeviceError(f"read returned {n}")
+            t_read = time.monotonic()
+            ring.write(resampler.process(mix.process(np.frombuffer(data, dtype=np.int16))))
+            notify = self._notify
+            if notify is not None:
+                notify(ring.head, t_read)
+
+
+class Playback:
+    """Reply playback through a jitter buffer, with earcons mixed into the same stream.
+
+    The thread sleeps on a condition while there is nothing to play (no periodic wake-ups),
+    starts a reply once `prebuffer_ms` is buffered or the reply has ended, writes whole periods,
+    fills gaps inside a reply with silence, and drains at the end so the last word is heard.
+    """
+
+    def __init__(self, cfg: AudioConfig, earcons: EarconsConfig, *,
+                 on_status: StatusCallback | None = None,
+                 on_drained: Callable[[], None] | None = None) -> None:
+        self.cfg = cfg
+        self.underruns = 0
+        self.playing = False
+        self.granted = ""
+        self.rate = cfg.playback_rate
+        self.on_written: Callable[[float, float], None] | None = None
+        self._on_drained = on_drained
+        self._status = _Status("playback", cfg.playback_device, on_status)
+        self._earcons_cfg = earcons
+        self._earcons = Earcons(earcons, self.rate)
+        self._volume = cfg.volume
+        self._cond = threading.Condition()
+        self._in = Fifo(REPLY_RATE * 10)
+        self._odd = b""
+        self._fed = 0
+        self._consumed = 0
+        self._chunks: collections.deque[tuple[int, float]] = collections.deque()
+        self._reply = False
+        self._started = False
+        self._ended = False
+        self._drop = False
+        self._stopping = False
+        self._earcon: np.ndarray | None = None
+        self._earcon_pos = 0
+        self._prebuffer = REPLY_RATE * cfg.prebuffer_ms // 1000
+        self._thread: threading.Thread | None = None
+        self._pcm: alsaaudio.PCM | None = None
+
+    @property
+    def online(self) -> bool:
+        return self._status.online
+
+    def start(self) -> None:
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="pttd-playback", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+            if self._thread.is_alive():
+                log.warning("playback thread did not stop within 2 s (device write blocked)")
+            self._thread = None
+
+    def feed(self, pcm: bytes | memoryview, received_at: float | None = None) -> None:
+        """Queue 24 kHz mono s16le reply audio; an odd trailing byte waits for the next feed."""
+        with self._cond:
+            data: bytes | memoryview = pcm
+            if self._odd:
+                data = self._odd + bytes(pcm)
+            whole = len(data) & ~1
+            self._odd = bytes(data[whole:])
+            if whole == 0:
+                return
+            samples = np.frombuffer(data, dtype=np.int16, count=whole // 2)
+            if received_at is not None and self.on_written is not None:
+                self._chunks.append((self._fed, received_at))
+            self._in.push(samples)
+            self._fed += len(samples)
+            if not self._reply or self._ended:
+                self._reply, self._ended = True, False
+            self._cond.notify()
+
+    def end_reply(self) -> None:
+        """No more audio for this reply: play what is buffered, then call on_drained."""
+        with self._cond:
+            if self._odd:
+                log.debug("reply ended on half a sample; dropped the odd byte")
+                self._odd = b""
+            self._reply, self._ended = True, True
+            self._cond.notify()
+
+    def stop_now(self) -> None:
+        """Barge-in: forget the reply and any earcon; the thread drops the ALSA buffer."""
+        with self._cond:
+            self._in.clear()
+            self._odd = b""
+            self._chunks.clear()
+            self._consumed = self._fed
+            self._reply = self._ended = self._started = False
+            self._earcon = None
+            self._drop = True
+            self._cond.notify()
+
+    def play_earcon(self, name: str) -> None:
+        """Mix a tone into the output now, unless [earcons] switches it off."""
+        tone = self._earcons.get(name)
+        if tone is None:
+            return
+        with self._cond:
+            self._earcon, self._earcon_pos = tone, 0
+            self._cond.notify()
+
+    def set_volume(self, volume: float) -> None:
+        self._volume = volume
+
+    def set_earcons(self, cfg: EarconsConfig) -> None:
+        self._earcons_cfg = cfg
+        self._earcons = Earcons(cfg, self.rate)
+
+    def _reply_ready(self) -> bool:
+        """A reply plays once prebuffered (or complete), then to its end without waiting again."""
+        return self._reply and (self._started or self._ended or
+                                len(self._in) >= self._prebuffer)
+
+    def _has_work(self) -> bool:
+        return self._earcon is not None or self._reply_ready()
+
+    def _run(self) -> None:
+        backoff = _Backoff()
+        while True:
+            with self._cond:
+                while not (self._stopping or self._drop or
+                           (self._pcm is not None and self._has_work())):
+                    if self._pcm is None:
+                        break
+                    self._cond.wait()
+                if self._stopping:
+                    break
+                drop, self._drop = self._drop, False
+            if self._pcm is None:
+                if not self._open():
+                    self._discard_while_offline()
+                    with self._cond:
+                        self._cond.wait_for(lambda: self._stopping, timeout=backoff.next())
+                    continue
+                backoff.reset()
+            try:
+                if drop:
+                    self._pcm.drop()
+                    self._reset_stream()
+                else:
+                    self._play_period()
+            except alsaaudio.ALSAAudioError as exc:
+                self._lost(exc)
+                with self._cond:
+                    self._cond.wait_for(lambda: self._stopping, timeout=backoff.next())
+        if self._pcm is not None:
+            self._pcm.close()
+            self._pcm = None
+
+    def _open(self) -> bool:
+        try:
+            pcm, granted = open_pcm("playback", self.cfg.playback_device, self.cfg.playback_rate,
+                                    1, self.cfg.period_ms)
+        except DeviceError as exc:
+            self._status.down(str(exc))
+            return False
+        if granted.channels != 1:
+            pcm.close()
+            self._status.down(f"playback device {granted.device!r} granted {granted.channels} "
+                              "channels instead of mono; use a plug device")
+            return False
+        self._pcm = pcm
+        self._granted = granted
+        self.granted = granted.describe()
+        if granted.rate != self.rate:
+            self.rate = granted.rate
+            self._earcons = Earcons(self._earcons_cfg, self.rate)
+        self._resampler = Resampler(REPLY_RATE, granted.rate)
+        self._dev = Fifo(granted.period_frames * 8)
+        self._inbuf = np.zeros(math.ceil(granted.period_frames * REPLY_RATE / granted.rate),
+                               dtype=np.int16)
+        self._out = np.zeros(granted.period_frames, dtype=np.int16)
+        self._mix = np.zeros(granted.period_frames, dtype=np.int32)
+        self._gain = np.zeros(granted.period_frames, dtype=np.float32)
+        self._period_s = granted.period_frames / granted.rate
+        self._in_gap = False
+        note = "" if granted.rate == REPLY_RATE else f", resampled from {REPLY_RATE} Hz"
+        self._status.up(f"playback device {granted.device!r} open: {self.granted}{note}")
+        return True
+
+    def _lost(self, exc: BaseException) -> None:
+        if self._pcm is not None:
+            with contextlib.suppress(alsaaudio.ALSAAudioError):
+                self._pcm.close()
+            self._pcm = None
+        self._status.down(f"playback device {self.cfg.playback_device!r} lost: {exc}")
+        self._discard_while_offline()
+
+    def _discard_while_offline(self) -> None:
+        """Audio cannot wait for a device that may be gone for minutes: drop it, end the reply."""
+        with self._cond:
+            pending = len(self._in)
+            finished = self._reply and self._ended
+            self._in.clear()
+            self._chunks.clear()
+            self._consumed = self._fed
+            self._earcon = None
+            if finished or not self._reply:
+                self._reply = self._ended = self._started = False
+        if pending:
+            log.warning("playback device offline: dropped %.1f s of reply audio",
+                        pending / REPLY_RATE)
+        self.playing = False
+        if finished and self._on_drained:
+            self._on_drained()
+
+    def _reset_stream(self) -> None:
+        self._resampler.reset()
+        self._dev.clear()
+        self.playing = False
+        self._in_gap = False
+
+    def _take(self, out: np.ndarray) -> int:
+        """Fill `out` from the reply (resampled to the device rate); return how many."""
+        if self._resampler.passthrough:
+            with self._cond:
+                n = self._in.pop_into(out)
+                self._consumed += n
+            return n
+        n = self._dev.pop_into(out)
+        while n < len(out):
+            with self._cond:
+                k = self._in.pop_into(self._inbuf)
+                self._consumed += k
+                ending = self._ended and len(self._in) == 0
+            if k:
+                self._dev.push(self._resampler.process(self._inbuf[:k]))
+            elif ending:
+                tail = self._resampler.flush()
+                if not len(tail):
+                    break
+                self._dev.push(tail)
+            else:
+                break
+            n += self._dev.pop_into(out[n:])
+        return n
+
+    def _reply_done(self) -> bool:
+        return self._ended and len(self._in) == 0 and len(self._dev) == 0
+
+    def _play_period(self) -> None:
+        out = self._out
+        period = len(out)
+        with self._cond:
+            in_reply = self._reply_ready()
+            self._started = in_reply
+        n = self._take(out) if in_reply else 0
+        if in_reply and n < period:
+            with self._cond:
+                self._cond.wait_for(lambda: self._ended or self._drop or self._stopping or
+                                    len(self._in) >= self._inbuf.size,
+                                    timeout=self._period_s)
+                if self._drop or self._stopping:
+                    return
+            n += self._take(out[n:])
+            with self._cond:
+                ended = self._ended
+            if n < period and not ended:
+                out[n:] = 0
+                n = period
+                if not self._in_gap:
+                    self.underruns += 1
+                    log.debug("reply audio late: filled with silence (%d gaps so far)",
+                              self.underruns)
+                self._in_gap = True
+            else:
+                self._in_gap = False
+        n = self._mix_earcon(out, n)
+        if n:
+            self._apply_volume(out[:n])
+            self._write(out[:n])
+        with self._cond:
+            done = in_reply and self._reply and self._reply_done()
+            idle = self._earcon is None and (done or not self._reply)
+        if idle:
+            self._finish(done)
+
+    def _mix_earcon(self, out: np.ndarray, n: int) -> int:
+        with self._cond:
+            tone, pos = self._earcon, self._earcon_pos
+            if tone is None:
+                return n
+            m = min(len(out), len(tone) - pos)
+            self._earcon_pos = pos + m
+            if self._earcon_pos >= len(tone):
+                self._earcon = None
+        out[n:m] = 0
+        mix = self._mix[:m]
+        np.add(out[:m], tone[pos:pos + m], out=mix, dtype=np.int32)
+        np.clip(mix, -32768, 32767, out=mix)
+        np.copyto(out[:m], mix, casting="unsafe")
+        return max(n, m)
+
+    def _apply_volume(self, samples: np.ndarray) -> None:
+        volume = self._volume
+        if volume == 1.0:
+            return
+        gain = self._gain[:len(samples)]
+        np.multiply(samples, volume, out=gain, dtype=np.float32)
+        np.rint(gain, out=gain)
+        np.clip(gain, -32768, 32767, out=gain)
+        np.copyto(samples, gain, casting="unsafe")
+
+    def _write(self, samples: np.ndarray) -> None:
+        assert self._pcm is not None
+        written = self._pcm.write(samples)
+        if written == EPIPE:
+            self.underruns += 1
+            log.debug("playback underrun (%d so far)", self.underruns)
+            written = self._pcm.write(samples)
+        if written < 0:
+            raise alsaaudio.ALSAAudioError(f"write returned {written}")
+        t = time.monotonic()
+        self.playing = True
+        if self._chunks and self.on_written is not None:
+            on_written = self.on_written
+            with self._cond:
+                consumed = self._consumed
+                ready = []
+                while self._chunks and self._chunks[0][0] < consumed:
+                    ready.append(self._chunks.popleft()[1])
+            for received_at in ready:
+                on_written(received_at, t)
+
+    def _finish(self, reply_done: bool) -> None:
+        """Let ALSA play out what it holds (cut short by new work), then idle the stream."""
+        pcm = self._pcm
+        assert pcm is not None
+        buffer = self._granted.buffer_frames
+        while self.playing:
+            avail = pcm.avail()
+            if avail < 0 or avail >= buffer:
+                break
+            with self._cond:
+                if self._cond.wait_for(self._interrupted,
+                                       timeout=min((buffer - avail) / self.rate, self._period_s)):
+                    return
+        pcm.drop()
+        self._reset_stream()
+        if reply_done:
+            with self._cond:
+                if not (self._ended and len(self._in) == 0):
+                    return
+                self._reply = self._ended = self._started = False
+            if self._on_drained:
+                self._on_drained()
+
+    def _interrupted(self) -> bool:
+        return (self._drop or self._stopping or self._earcon is not None or
+                (self._reply and not self._ended))
