@@ -164,6 +164,14 @@ def _str(value: Any, what: str, default: str | None = None) -> str | None:
     return value
 
 
+def _list(value: Any, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ProtocolError(f"{what} is not a list")
+    return value
+
+
 def _bool(value: Any, what: str) -> bool:
     """proto3 JSON booleans; the service has been seen sending "true" as a string."""
     if value is None:
@@ -276,8 +284,8 @@ def parse_server_frame(data: bytes | bytearray | memoryview | str) -> list[Event
         events.append(_tool_call(_obj(value, "toolCall")))
     value = lookup(msg, "toolCallCancellation")
     if value is not None:
-        ids = lookup(_obj(value, "toolCallCancellation"), "ids") or []
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        ids = _list(lookup(_obj(value, "toolCallCancellation"), "ids"), "ids")
+        if not all(isinstance(i, str) for i in ids):
             raise ProtocolError("toolCallCancellation.ids is not a list of strings")
         events.append(ToolCallCancellation(tuple(ids)))
     value = lookup(msg, "sessionResumptionUpdate")
@@ -299,10 +307,7 @@ def parse_server_frame(data: bytes | bytearray | memoryview | str) -> list[Event
 def _server_content(content: dict[str, Any], events: list[Event]) -> TurnComplete | None:
     turn = lookup(content, "modelTurn")
     if turn is not None:
-        parts = lookup(_obj(turn, "modelTurn"), "parts") or []
-        if not isinstance(parts, list):
-            raise ProtocolError("modelTurn.parts is not a list")
-        for part in parts:
+        for part in _list(lookup(_obj(turn, "modelTurn"), "parts"), "modelTurn.parts"):
             _part(_obj(part, "modelTurn part"), events)
     for key, cls in (("inputTranscription", InputTranscription),
                      ("outputTranscription", OutputTranscription)):
@@ -334,7 +339,8 @@ def _part(part: dict[str, Any], events: list[Event]) -> None:
         if rate is None:
             events.append(Unknown((f"inlineData:{mime[:40]}",)))
             return
-        events.append(AudioChunk(b64decode(lookup(inline, "data") or "", "inlineData.data"), rate))
+        data = lookup(inline, "data")
+        events.append(AudioChunk(b64decode("" if data is None else data, "inlineData.data"), rate))
         return
     text = lookup(part, "text")
     if text is not None:
@@ -352,11 +358,8 @@ def _usage(usage: dict[str, Any]) -> UsageMetadata:
 
 
 def _tool_call(call: dict[str, Any]) -> ToolCall:
-    calls = lookup(call, "functionCalls") or []
-    if not isinstance(calls, list):
-        raise ProtocolError("toolCall.functionCalls is not a list")
     out = []
-    for fc in calls:
+    for fc in _list(lookup(call, "functionCalls"), "toolCall.functionCalls"):
         fc = _obj(fc, "functionCall")
         args = lookup(fc, "args")
         out.append(FunctionCall(_str(lookup(fc, "id"), "functionCall.id", "") or "",
