@@ -572,8 +572,26 @@ class Playback:
         np.clip(gain, -32768, 32767, out=gain)
         np.copyto(samples, gain, casting="unsafe")
 
+    def _room(self, frames: int) -> bool:
+        """Wait until ALSA can take `frames` without blocking; False if a barge-in came first.
+
+        Waiting here on the condition rather than inside a blocking write is what lets
+        stop_now() reach pcm.drop() at once instead of after the current period.
+        """
+        assert self._pcm is not None
+        while True:
+            avail = self._pcm.avail()
+            if avail < 0 or avail >= frames:
+                return True
+            timeout = max((frames - avail) / self.rate, self._period_s / 4)
+            with self._cond:
+                if self._cond.wait_for(lambda: self._drop or self._stopping, timeout=timeout):
+                    return False
+
     def _write(self, samples: np.ndarray) -> None:
         assert self._pcm is not None
+        if not self._room(len(samples)):
+            return
         written = self._pcm.write(samples)
         if written == EPIPE:
             self.underruns += 1

@@ -1,0 +1,193 @@
+"""Capture and playback in real time: PulseAudio null sink reached through ALSA's pulse plugin."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from fixtures_audio import counter, counter_start
+
+from config import AudioConfig, EarconsConfig
+from hw.alsa import Capture, Playback
+from hw.ring import Ring
+from hw.simsink import SimSink
+
+QUIET = EarconsConfig(enabled=False)
+PERIOD_S = 0.020
+
+
+def _wait(predicate, timeout: float = 10.0) -> bool:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def _switches(thread: threading.Thread) -> int:
+    status = Path(f"/proc/self/task/{thread.native_id}/status").read_text()
+    return sum(int(line.split()[1]) for line in status.splitlines()
+               if "ctxt_switches:" in line)
+
+
+def test_press_sends_preroll_plus_held_audio_contiguously(sim_env: SimSink) -> None:
+    preroll = 16000 * 300 // 1000
+    held = 16000 // 2
+    ring = Ring(16000 * 3)
+    cap = Capture(AudioConfig(capture_device=sim_env.capture_device), ring)
+    got = np.zeros(preroll + held, dtype=np.int16)
+    state = {"pos": 0, "n": 0, "calls": 0, "t": [0.0, 0.0]}
+    done = threading.Event()
+
+    def notify(head: int, t_read: float) -> None:
+        state["calls"] += 1
+        state["pos"], k = ring.read(state["pos"], got[state["n"]:])
+        state["n"] += k
+        state["t"][1] = t_read
+        if state["n"] == len(got):
+            done.set()
+
+    cap.start()
+    try:
+        assert _wait(lambda: ring.head >= 16000), "capture did not run for a second"
+        press_head = ring.head
+        state["pos"] = ring.back(preroll)
+        state["t"][0] = time.monotonic()
+        cap.arm(notify)
+        assert done.wait(5)
+        cap.arm(None)
+        calls = state["calls"]
+        head = ring.head
+        assert _wait(lambda: ring.head >= head + 3 * 320)
+        assert state["calls"] == calls, "a disarmed capture must not call back"
+    finally:
+        cap.stop()
+    assert state["pos"] - len(got) == press_head - preroll
+    assert counter_start(got) == (press_head - preroll) & 0xFFFF
+    # Real time: the held part cannot have arrived faster than it was spoken.
+    assert state["t"][1] - state["t"][0] >= 0.8 * (len(got) - (ring.head - press_head)) / 16000
+    assert ring.overruns == 0
+
+
+def _played_since(sim: SimSink, before: int) -> np.ndarray:
+    return np.frombuffer(sim.written()[before:], dtype=np.int16)
+
+
+def test_gap_inside_a_reply_is_filled_with_silence_and_counted(sim_env: SimSink) -> None:
+    before = len(sim_env.written())
+    drained = threading.Event()
+    pb = Playback(AudioConfig(playback_device=sim_env.playback_device), QUIET,
+                  on_drained=drained.set)
+    pb.start()
+    part1, part2 = counter(0, 24000 // 2), counter(20000, 24000 // 2)
+    try:
+        for i in range(0, len(part1), 960):
+            pb.feed(part1[i:i + 960].tobytes())
+        assert _wait(lambda: pb.underruns > 0), "the gap was not noticed"
+        for i in range(0, len(part2), 960):
+            pb.feed(part2[i:i + 960].tobytes())
+        pb.end_reply()
+        assert drained.wait(10)
+    finally:
+        pb.stop()
+    out = _played_since(sim_env, before)
+    assert len(out) > len(part1) + len(part2)
+    np.testing.assert_array_equal(out[:len(part1)], part1)
+    np.testing.assert_array_equal(out[-len(part2):], part2)
+    assert not out[len(part1):-len(part2)].any()
+    assert pb.underruns == 1, "one gap, and no ALSA underrun around it"
+
+
+def test_stop_now_silences_within_one_period(sim_env: SimSink) -> None:
+    rate = 24000
+    t = np.arange(rate * 3) / rate
+    reply = (12000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
+    pb = Playback(AudioConfig(playback_device=sim_env.playback_device), QUIET)
+    handed: list[float] = []
+    pb.on_written = lambda received, at: handed.append(at)
+    pb.start()
+    try:
+        for i in range(0, len(reply), 960):
+            pb.feed(reply[i:i + 960].tobytes(), received_at=0.0)
+        heard_before = len(sim_env.heard()) // 2
+        assert _wait(lambda: len(handed) > 20)
+        assert _wait(lambda: np.abs(np.frombuffer(sim_env.heard(), np.int16)[heard_before:])
+                     .max(initial=0) > 6000), "the reply was never heard"
+        stop_at = len(sim_env.heard()) // 2
+        pb.stop_now()
+        assert _wait(lambda: len(sim_env.heard()) // 2 > stop_at + rate // 2)
+    finally:
+        pb.stop()
+    heard = np.frombuffer(sim_env.heard(), dtype=np.int16)[heard_before:]
+    loud = np.flatnonzero(np.abs(heard) > 1000)
+    tail_s = (loud[-1] + heard_before - stop_at) / rate
+    print(f"sound stopped {tail_s * 1000:.1f} ms after stop_now (monitor timeline)")
+    assert tail_s <= PERIOD_S
+    assert len(loud) < len(reply) // 2
+
+
+def test_idle_playback_thread_sleeps(sim_env: SimSink) -> None:
+    drained = threading.Event()
+    pb = Playback(AudioConfig(playback_device=sim_env.playback_device), QUIET,
+                  on_drained=drained.set)
+    pb.start()
+    try:
+        pb.feed(counter(0, 2400).tobytes())
+        pb.end_reply()
+        assert drained.wait(5)
+        assert pb._thread is not None
+        time.sleep(0.1)  # on_drained runs on the thread just before it goes back to sleep
+        first = _switches(pb._thread)
+        time.sleep(0.5)
+        assert _switches(pb._thread) == first, "an idle playback thread must not wake up"
+    finally:
+        pb.stop()
+
+
+def test_devices_come_back_after_the_server_restarts(fresh_sim: SimSink) -> None:
+    events: list[tuple[str, bool]] = []
+    lock = threading.Lock()
+
+    def status(kind: str):  # noqa: ANN202
+        def record(online: bool, message: str) -> None:
+            with lock:
+                events.append((kind, online))
+        return record
+
+    ring = Ring(16000)
+    drained = threading.Event()
+    cap = Capture(AudioConfig(capture_device=fresh_sim.plain_capture), ring,
+                  on_status=status("capture"))
+    pb = Playback(AudioConfig(playback_device=fresh_sim.playback_device), QUIET,
+                  on_status=status("playback"), on_drained=drained.set)
+    cap.start()
+    pb.start()
+    try:
+        assert _wait(lambda: cap.online and pb.online and ring.head > 1600)
+        fresh_sim.stop_server()
+        assert _wait(lambda: ("capture", False) in events)
+        pb.feed(counter(0, 4800).tobytes())
+        pb.end_reply()
+        assert drained.wait(10), "a reply for a lost device must still end"
+        assert ("playback", False) in events
+        fresh_sim.start_server()
+        assert _wait(lambda: cap.online and pb.online, timeout=15)
+        head = ring.head
+        assert _wait(lambda: ring.head > head + 1600), "capture did not resume"
+        drained.clear()
+        before = len(fresh_sim.written())
+        reply = counter(100, 4800)
+        pb.feed(reply.tobytes())
+        pb.end_reply()
+        assert drained.wait(10)
+        np.testing.assert_array_equal(_played_since(fresh_sim, before), reply)
+    finally:
+        cap.stop()
+        pb.stop()
+    assert [e for e in events if e[0] == "capture"] == [
+        ("capture", True), ("capture", False), ("capture", True)]
+    assert [e for e in events if e[0] == "playback"] == [
+        ("playback", True), ("playback", False), ("playback", True)]
