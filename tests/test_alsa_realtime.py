@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ QUIET = EarconsConfig(enabled=False)
 PERIOD_S = 0.020
 
 
-def _wait(predicate, timeout: float = 10.0) -> bool:  # noqa: ANN001
+def _wait(predicate: Callable[[], object], timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -151,7 +152,7 @@ def test_devices_come_back_after_the_server_restarts(fresh_sim: SimSink) -> None
     events: list[tuple[str, bool]] = []
     lock = threading.Lock()
 
-    def status(kind: str):  # noqa: ANN202
+    def status(kind: str) -> Callable[[bool, str], None]:
         def record(online: bool, message: str) -> None:
             with lock:
                 events.append((kind, online))
