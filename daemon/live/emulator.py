@@ -167,7 +167,7 @@ class Emulator:
     async def start(self) -> None:
         self._server = await serve(self._handle, self.opts.host, self.opts.port,
                                    process_request=self._process_request, max_size=None,
-                                   ping_interval=None, logger=_WS_LOG)
+                                   ping_interval=None, close_timeout=2, logger=_WS_LOG)
 
     async def stop(self) -> None:
         if self._server is not None:
