@@ -88,8 +88,8 @@ def test_unknown_path_is_404(emulator: EmulatorThread) -> None:
 def test_missing_key_is_refused_like_the_service(emulator: EmulatorThread) -> None:
     async def main() -> None:
         ws = await connect(emulator.url + p.ws_path("v1beta"))
-        await ws.send(p.setup(LiveConfig()))
         with pytest.raises(ConnectionClosed) as err:
+            await ws.send(p.setup(LiveConfig()))
             await ws.recv()
         assert err.value.rcvd is not None
         assert err.value.rcvd.code == 1008

@@ -443,9 +443,9 @@ class LiveClient:
             if not (self._quiet and self._handle_fresh) and time.monotonic() < latest:
                 await self._wait_poke(latest)
                 continue
-            turns = self._turns
+            turns, handle = self._turns, self.handle
             try:
-                new = await self._open(self.handle)
+                new = await self._open(handle)
             except Exception as exc:
                 log.warning("could not open the replacement session (%s); the session will be "
                             "resumed when the server closes it", classify_error(exc).detail)
@@ -454,7 +454,9 @@ class LiveClient:
             while self._current is old and not self._quiet and not self._closing:
                 await self._wait_poke(self._go_away_at)
             self._standby = None
-            if self._current is not old or self._closing or self._turns != turns:
+            if (self._current is not old or self._closing or self._turns != turns
+                    or self.handle != handle):
+                # A turn or a newer handle arrived meanwhile: the replacement would lack it.
                 await self._discard(new.ws)
                 continue
             self._current = new

@@ -128,6 +128,7 @@ class Session:
     messages: int = 0
     stalled_until: float = 0.0
     close_code: int | None = None
+    closed_by_server: bool = False
 
 
 class _Refused(Exception):
@@ -153,6 +154,7 @@ class Emulator:
         self._ids = itertools.count(1)
         self._server: Server | None = None
         self._reject: deque[int] = deque()
+        self._slow_setup: deque[float] = deque()
         self._corrupt: deque[tuple[str, int]] = deque()
         self._close_mid_reply: tuple[int, str] | None = None
         self._drip_ms = self.opts.drip_ms
@@ -170,11 +172,11 @@ class Emulator:
                                    ping_interval=None, close_timeout=2, logger=_WS_LOG)
 
     async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
-        for task in list(self._tasks):
-            task.cancel()
 
 
     # ------------------------------------------------------------ fault injection (loop thread)
@@ -235,6 +237,10 @@ class Emulator:
     def fault_reject(self, status: int = 429, count: int = 1) -> None:
         self._reject.extend([status] * count)
 
+    def fault_slow_setup(self, seconds: float, count: int = 1) -> None:
+        """Delay setupComplete of the next `count` sessions by `seconds`."""
+        self._slow_setup.extend([seconds] * count)
+
     def fault_drip(self, ms: float) -> None:
         self._drip_ms = ms
 
@@ -280,6 +286,9 @@ class Emulator:
         match = PATH_RE.fullmatch(urlsplit(ws.request.path).path)
         s = Session(next(self._ids), match.group(1) if match else "", ws)
         self.sessions.append(s)
+        handler = asyncio.current_task()
+        assert handler is not None
+        self._tasks.add(handler)
         self._changed()
         timers: list[asyncio.Task[None]] = []
         try:
@@ -290,6 +299,8 @@ class Emulator:
                 raise _Refused(1007, BAD_KEY)
             first = self._decode(s, await ws.recv())
             self._setup(s, first)
+            if self._slow_setup:
+                await asyncio.sleep(self._slow_setup.popleft())
             await self._send(s, {"setupComplete": {}})
             s.ready = True
             self._changed()
@@ -300,9 +311,10 @@ class Emulator:
                 await self._message(s, self._decode(s, raw))
         except _Refused as exc:
             await self._close(s, exc.code, exc.reason)
-        except ConnectionClosed:
+        except (ConnectionClosed, asyncio.CancelledError):
             pass
         finally:
+            self._tasks.discard(handler)
             for task in timers:
                 task.cancel()
             if s.reply:
@@ -400,11 +412,14 @@ class Emulator:
         if (body := lookup(msg, "realtimeInput")) is not None:
             await self._realtime(s, body)
         elif (body := lookup(msg, "clientContent")) is not None:
-            self._client_content(s, body)
+            if not self._client_content(s, body) and s.resumable:
+                await self._resumption_update(s)
         elif (body := lookup(msg, "toolResponse")) is not None:
             if not isinstance(body, dict):
                 raise _Refused(1007, INVALID_ARGUMENT)
             s.history.append({"role": "user", "toolResponse": body})
+            if s.resumable:
+                await self._resumption_update(s)
         else:
             raise _Refused(1007, INVALID_ARGUMENT)
 
@@ -448,7 +463,8 @@ class Emulator:
             data = soxr.resample(pcm, rate, INPUT_RATE).astype("<i2").tobytes()
         s.audio += data
 
-    def _client_content(self, s: Session, body: Any) -> None:
+    def _client_content(self, s: Session, body: Any) -> bool:
+        """Add the turns to the history; True if a reply was started."""
         if not isinstance(body, dict):
             raise _Refused(1007, INVALID_ARGUMENT)
         turns = lookup(body, "turns") or []
@@ -464,9 +480,11 @@ class Emulator:
                      if isinstance(p, dict)]
             s.history.append({"role": lookup(turn, "role") or "user", "text": " ".join(texts)})
             last = " ".join(texts)
-        if lookup(body, "turnComplete"):
-            s.history.pop()
-            self._begin_reply(s, pcm=None, text=last)
+        if not lookup(body, "turnComplete"):
+            return False
+        s.history.pop()
+        self._begin_reply(s, pcm=None, text=last)
+        return True
 
     async def _barge_in(self, s: Session) -> None:
         if s.reply is None or s.reply.done() or not s.interrupts:
@@ -577,7 +595,10 @@ class Emulator:
         self._changed()
 
     async def _close(self, s: Session, code: int, reason: str) -> None:
+        if s.closed or s.closed_by_server:
+            return
         s.close_code = code
+        s.closed_by_server = True
         self._changed()
         if code == 1006:
             if s.ws.transport is not None:

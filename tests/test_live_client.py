@@ -1,0 +1,326 @@
+"""LiveClient against the emulator over loopback: warm session, resumption, goAway switch-over,
+classified failures with backoff (on a fake clock), and an API key that never leaks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import pytest
+from fixtures_live import TEST_KEY, ClientHarness, live_config, tone16k
+
+from config import ConfigError, ContextTurn
+from config.apikey import ApiKey
+from daemon.live import protocol as p
+from daemon.live.client import Backoff, LiveClient, SessionUnavailable, classify_close
+from daemon.live.emulator import EmulatorThread
+
+
+async def turn(h: ClientHarness, pcm: bytes) -> list[Any]:
+    """One press-to-talk turn; the events it produced."""
+    start = len(h.events)
+    await h.client.activity_start()
+    for i in range(0, len(pcm), 640):
+        await h.client.send_audio(pcm[i:i + 640])
+    await h.client.activity_end()
+    await h.wait(lambda: any(isinstance(e, p.TurnComplete) for e in h.events[start:]))
+    return h.events[start:]
+
+
+class FakeSleep:
+    """Records each backoff delay instead of sleeping; stops the client after `limit`."""
+
+    def __init__(self, limit: int) -> None:
+        self.delays: list[float] = []
+        self.limit = limit
+        self.client: LiveClient | None = None
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+        if len(self.delays) >= self.limit and self.client is not None:
+            await self.client.close()
+
+
+async def run_failing(url: str, key: ApiKey, sleeps: int, **cfg: Any) -> tuple[FakeSleep,
+                                                                               LiveClient]:
+    fake = FakeSleep(sleeps)
+    client = LiveClient(live_config(url, **cfg), key, on_event=lambda e: None, sleep=fake,
+                        rand=lambda: 0.5)
+    fake.client = client
+    async with asyncio.timeout(20):
+        await client.run()
+    return fake, client
+
+
+def test_warm_session_is_ready_before_the_first_press(emulator: EmulatorThread,
+                                                      api_key: ApiKey) -> None:
+    async def main() -> list[Any]:
+        async with ClientHarness(live_config(emulator.url), api_key) as h:
+            await h.ready()
+            # Ready means set up and idle: nothing but setup was sent yet.
+            assert [list(f) for _, f in emulator.frames] == [["setup"]]
+            assert h.states == ["connecting", "ready"]
+            return await turn(h, tone16k(500))
+
+    events = asyncio.run(main())
+    audio = b"".join(e.data for e in events if isinstance(e, p.AudioChunk))
+    assert len(audio) == 24000                 # 500 ms echoed at 24 kHz
+    assert [list(f["realtimeInput"]) for _, f in emulator.frames[1:]] == \
+        [["activityStart"]] + [["audio"]] * 25 + [["activityEnd"]]
+    assert emulator.sessions[0].close_code == 1000    # close() ends cleanly
+
+
+def test_sending_without_a_session_raises_one_exception_type(api_key: ApiKey) -> None:
+    async def main() -> None:
+        client = LiveClient(live_config("ws://127.0.0.1:9"), api_key, on_event=lambda e: None)
+        for send in (client.activity_start(), client.send_audio(b"\0\0"),
+                     client.activity_end(), client.send_text("hi"), client.audio_stream_end()):
+            with pytest.raises(SessionUnavailable):
+                await send
+
+    asyncio.run(main())
+
+
+def test_ws_to_a_remote_host_is_refused(api_key: ApiKey) -> None:
+    with pytest.raises(ConfigError, match="wss://"):
+        LiveClient(live_config("ws://example.com"), api_key, on_event=lambda e: None)
+
+
+def test_context_goes_to_fresh_sessions_only(emulator: EmulatorThread, api_key: ApiKey) -> None:
+    cfg = live_config(emulator.url, context=(ContextTurn("user", "I am Sam."),))
+
+    async def main() -> None:
+        async with ClientHarness(cfg, api_key) as h:
+            await h.ready()
+            await h.wait(lambda: len(h.of(p.SessionResumptionUpdate)) == 2)  # after the context
+            emulator.inject("close", code=1011)
+            await h.wait(lambda: h.client.connections == 2 and h.client.state == "ready")
+
+    asyncio.run(main())
+    first, second = emulator.sessions[:2]
+    assert first.history == [{"role": "user", "text": "I am Sam."}]
+    assert second.resumed_from is not None
+    assert second.history == first.history      # from the handle, not sent again
+    assert sum("clientContent" in f for _, f in emulator.frames) == 1
+
+
+def test_resumption_across_a_server_close_keeps_the_conversation(
+        emulator: EmulatorThread, api_key: ApiKey) -> None:
+    async def main() -> ClientHarness:
+        async with ClientHarness(live_config(emulator.url), api_key) as h:
+            await h.ready()
+            await turn(h, tone16k(200))
+            await h.wait(lambda: emulator.sessions[0].history[-1]["role"] == "model"
+                         and h.of(p.SessionResumptionUpdate)[-1].handle in
+                         emulator.emulator.handles
+                         and len(emulator.emulator.handles[h.client.handle]) == 2)
+            emulator.inject("close", code=1011, reason="Internal error occurred.")
+            await h.wait(lambda: h.client.connections == 2 and h.client.state == "ready")
+            await turn(h, tone16k(400))
+            return h
+
+    h = asyncio.run(main())
+    assert h.states == ["connecting", "ready", "connecting", "offline", "connecting", "ready",
+                        "offline"]
+    second = emulator.sessions[1]
+    assert second.resumed_from is not None
+    assert [t.get("audio_ms") for t in second.history] == [200, 200, 400, 400]
+
+
+def test_losing_the_session_mid_reply_is_reported(api_key: ApiKey) -> None:
+    async def main(emu: EmulatorThread) -> ClientHarness:
+        async with ClientHarness(live_config(emu.url), api_key) as h:
+            await h.ready()
+            emu.inject("close", code=1011, mid_reply=True)
+            await h.client.activity_start()
+            await h.client.send_audio(tone16k(400))
+            await h.client.activity_end()
+            await h.wait(lambda: h.client.state != "ready")
+            assert not h.of(p.TurnComplete)
+            with pytest.raises(SessionUnavailable):
+                await h.client.send_audio(b"\0\0")
+            await h.wait(lambda: h.client.state == "ready")
+            return h
+
+    with EmulatorThread(pace="realtime") as emu:
+        h = asyncio.run(main(emu))
+    assert h.states[:3] == ["connecting", "ready", "connecting"]
+    assert len(h.of(p.AudioChunk)) == 5        # half of the 10 chunks, then the close
+
+
+def test_go_away_switches_over_between_turns_without_losing_one(api_key: ApiKey) -> None:
+    """goAway arrives while the user is speaking: the turn finishes on the old session, and the
+    replacement is opened with a handle that already holds that turn."""
+
+    async def main(emu: EmulatorThread) -> ClientHarness:
+        async with ClientHarness(live_config(emu.url), api_key) as h:
+            await h.ready()
+            await turn(h, tone16k(200))
+            await h.client.activity_start()
+            await h.client.send_audio(tone16k(100))
+            emu.inject("go_away", time_left_s=3.0)
+            await h.wait(lambda: bool(h.of(p.GoAway)))
+            await asyncio.sleep(0.2)          # the user is still speaking
+            await h.client.send_audio(tone16k(200))
+            await h.client.activity_end()
+            await h.wait(lambda: len(h.of(p.TurnComplete)) == 2)
+            await h.wait(lambda: any(s.resumed_from and len(s.history) == 4 and s.ready
+                                     for s in emu.sessions) and emu.sessions[0].closed)
+            await turn(h, tone16k(100))
+            return h
+
+    with EmulatorThread(pace="burst") as emu:
+        h = asyncio.run(main(emu))
+        sessions = emu.sessions
+    assert h.states == ["connecting", "ready", "offline"]      # never lost
+    old = sessions[0]
+    assert old.close_code == 1000 and not old.closed_by_server  # closed by the client, in time
+    assert len(old.history) == 4
+    current = [s for s in sessions if s.resumed_from and len(s.history) == 6]
+    assert len(current) == 1
+    assert [t.get("audio_ms") for t in current[0].history] == [200, 200, 300, 300, 100, 100]
+
+
+def test_go_away_while_idle_switches_at_once(api_key: ApiKey) -> None:
+    async def main(emu: EmulatorThread) -> ClientHarness:
+        async with ClientHarness(live_config(emu.url), api_key) as h:
+            await h.ready()
+            await turn(h, tone16k(100))
+            await h.wait(lambda: len(h.of(p.SessionResumptionUpdate)) >= 2)
+            emu.inject("go_away", time_left_s=5.0)
+            await h.wait(lambda: emu.sessions[0].closed)
+            await turn(h, tone16k(100))
+            return h
+
+    with EmulatorThread(pace="burst") as emu:
+        h = asyncio.run(main(emu))
+        sessions = emu.sessions
+    assert h.states == ["connecting", "ready", "offline"]
+    assert len(sessions) == 2 and sessions[0].close_code == 1000
+    assert not sessions[0].closed_by_server
+    assert [t.get("audio_ms") for t in sessions[1].history] == [100, 100, 100, 100]
+
+
+def test_transient_backoff_doubles_up_to_the_ceiling(api_key: ApiKey) -> None:
+    with EmulatorThread(reject_status=503) as emu:
+        fake, client = asyncio.run(run_failing(emu.url, api_key, 8, reconnect_min_s=0.5,
+                                               reconnect_max_s=10.0))
+        upgrades = emu.emulator.upgrades
+    # rand() = 0.5 puts every delay at 3/4 of its base.
+    assert fake.delays == [0.375, 0.75, 1.5, 3.0, 6.0, 7.5, 7.5, 7.5]
+    assert len(upgrades) == 8 and set(upgrades) == {503}      # one attempt per delay
+    assert client.state == "offline"
+
+
+def test_backoff_jitter_stays_within_half_to_full() -> None:
+    draws = iter([0.0, 0.999, 0.3])
+    b = Backoff(1.0, 4.0, rand=lambda: next(draws))
+    assert [b.next(), b.next(), b.next()] == [0.5, pytest.approx(1.999), pytest.approx(2.6)]
+    b.reset()
+    assert b.attempt == 0
+
+
+def test_rejected_key_logs_one_line_and_backs_off_to_minutes(
+        api_key: ApiKey, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    with EmulatorThread(reject_status=403) as emu:
+        fake, _ = asyncio.run(run_failing(emu.url, api_key, 5))
+        attempts = len(emu.emulator.upgrades)
+    assert fake.delays == [90.0, 180.0, 360.0, 720.0, 1350.0]
+    assert attempts == 5
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(errors) == 1
+    assert errors[0].levelno == logging.ERROR
+    assert "rejected the API key from test fixture (HTTP 403" in errors[0].getMessage()
+
+
+def test_unknown_model_logs_one_line_naming_it_and_retries_slowly(
+        api_key: ApiKey, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    with EmulatorThread(known_models=("models/gemini-ok",)) as emu:
+        fake, _ = asyncio.run(run_failing(emu.url, api_key, 3, model="models/gemini-nope"))
+        attempts = len(emu.sessions)
+    assert fake.delays == [45.0, 90.0, 180.0]
+    assert attempts == 3
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(errors) == 1
+    line = errors[0].getMessage()
+    assert 'model = "models/gemini-nope"' in line and "close 1008" in line
+    assert "not found for API version v1beta" in line
+
+
+def test_missing_setup_complete_times_out_as_transient(
+        emulator: EmulatorThread, api_key: ApiKey, caplog: pytest.LogCaptureFixture) -> None:
+    emulator.inject("slow_setup", seconds=3.0)
+    fake, _ = asyncio.run(run_failing(emulator.url, api_key, 1, setup_timeout_s=1.0))
+    assert fake.delays == [pytest.approx(0.0375)]
+    assert any("no setupComplete in time" in r.getMessage() for r in caplog.records
+               if r.levelno == logging.WARNING)
+
+
+def test_bad_frames_are_logged_and_survived(emulator: EmulatorThread, api_key: ApiKey,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> list[Any]:
+        async with ClientHarness(live_config(emulator.url), api_key) as h:
+            await h.ready()
+            for kind in ("malformed", "unknown_only"):
+                emulator.inject(kind)
+            emulator.inject("oversize", nbytes=1_400_000)
+            emulator.inject("bad_base64")
+            await h.wait(lambda: bool(h.of(p.Unknown)) and any(
+                len(e.data) == 1_400_000 for e in h.of(p.AudioChunk)))
+            events = await turn(h, tone16k(200))
+            assert h.states == ["connecting", "ready"]
+            return events
+
+    events = asyncio.run(main())
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    assert "not JSON" in warnings[0] and "base64" in warnings[1]
+    assert len(b"".join(e.data for e in events if isinstance(e, p.AudioChunk))) == 9600 - 1920
+
+
+def test_the_key_never_reaches_logs_urls_or_exceptions(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    key = ApiKey("test", TEST_KEY)
+    texts: list[str] = []
+
+    async def main(emu: EmulatorThread) -> None:
+        async with ClientHarness(live_config(emu.url), key) as h:
+            await h.ready()
+            await turn(h, tone16k(100))
+            emu.inject("close", code=1008, reason="Operation is not implemented")
+            try:
+                await h.wait(lambda: h.client.state != "ready")
+                await h.client.send_audio(b"\0\0")
+            except SessionUnavailable as exc:
+                texts.append(repr(exc) + str(exc))
+            texts.append(h.client.url)
+        emu.inject("reject", status=403, count=1)
+        await run_failing(emu.url, key, 1)
+
+    with EmulatorThread() as emu:
+        asyncio.run(main(emu))
+        paths = [s.ws.request.path for s in emu.sessions]
+    assert len(caplog.records) >= 10 and texts
+    for record in caplog.records:
+        assert TEST_KEY not in record.getMessage()
+        assert TEST_KEY not in (record.exc_text or "")
+    assert all(TEST_KEY not in t for t in texts)
+    assert paths and all("key" not in path for path in paths)
+
+
+@pytest.mark.parametrize(("code", "reason", "kind"), [
+    (1011, "Internal error occurred.", "transient"),
+    (1006, "", "transient"),
+    (1000, "", "transient"),
+    (1007, "Request contains an invalid argument.", "config"),
+    (1008, "models/x is not found for API version v1beta", "config"),
+    (1007, "API key not valid. Please pass a valid API key.", "auth"),
+    (1008, "Method doesn't allow unregistered callers (callers without established", "auth"),
+    (1011, "Request trace id: 1, [ORIGINAL ERROR] generic::resource_exhausted: RESOURCE_EX",
+     "quota"),
+])
+def test_close_classification(code: int, reason: str, kind: str) -> None:
+    assert classify_close(code, reason).kind == kind
