@@ -499,18 +499,24 @@ class Emulator:
     # ------------------------------------------------------------ replies
 
     def _begin_reply(self, s: Session, *, pcm: bytes | None, text: str | None) -> None:
-        if pcm is not None:
-            s.history.append({"role": "user", "audio_ms": len(pcm) // _BYTES_PER_MS_IN})
-        else:
-            s.history.append({"role": "user", "text": text or ""})
         s.audio.clear()
         previous = s.reply
         s.reply = asyncio.get_running_loop().create_task(self._reply(s, pcm, text or "", previous))
 
     async def _reply(self, s: Session, pcm: bytes | None, text: str,
                      previous: asyncio.Task[None] | None) -> None:
-        if previous is not None and not previous.done():
-            await asyncio.wait([previous])
+        """Replies run one after another; cancelling one (barge-in) cancels those queued."""
+        entry: dict[str, Any] = ({"role": "user", "audio_ms": len(pcm) // _BYTES_PER_MS_IN}
+                                 if pcm is not None else {"role": "user", "text": text})
+        try:
+            if previous is not None and not previous.done():
+                await asyncio.wait([previous])
+        except asyncio.CancelledError:
+            if previous is not None:
+                previous.cancel()
+            s.history.append(entry)
+            raise
+        s.history.append(entry)
         with contextlib.suppress(ConnectionClosed):
             await self._reply_body(s, pcm, text)
 

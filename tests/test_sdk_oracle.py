@@ -1,0 +1,217 @@
+"""The official google-genai SDK as the oracle for our protocol: the SDK completes turns against
+the emulator, its strict pydantic types accept every frame the emulator sends and every frame
+pttd builds, and every frame the SDK was seen sending is accepted by the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fixtures_live import TEST_KEY, ClientHarness, live_config, tone16k
+from google import genai
+from google.genai import types
+from websockets.asyncio.client import connect
+
+from config import ContextTurn, LiveConfig
+from config.apikey import ApiKey
+from daemon.live import protocol as p
+from daemon.live.emulator import EmulatorThread
+
+GOLDEN = Path(__file__).parent / "fixtures" / "golden_sdk_client_frames.jsonl"
+
+
+def sdk_client(url: str) -> genai.Client:
+    """The SDK pointed at the emulator over plain ws:// (docs/live-api.md §6, variant B)."""
+    client = genai.Client(api_key=TEST_KEY, http_options=types.HttpOptions(api_version="v1beta"))
+    client._api_client._websocket_base_url = lambda *a, **k: url  # type: ignore[method-assign]
+    client._api_client._websocket_ssl_ctx = {}
+    return client
+
+
+def assert_sdk_accepts_everything_sent(emu: EmulatorThread) -> int:
+    sent = emu.call(lambda e: list(e.sent))
+    for _, raw in sent:
+        types.LiveServerMessage.model_validate_json(raw)   # strict: unknown fields rejected
+    return len(sent)
+
+
+def test_sdk_completes_a_text_turn_and_an_audio_turn() -> None:
+    pcm = tone16k(500, hz=400)
+
+    async def main(url: str, emu: EmulatorThread) -> tuple[str, bytes, list[Any]]:
+        client = sdk_client(url)
+        async with client.aio.live.connect(model="gemini-live-test",
+                                           config={"response_modalities": ["TEXT"]}) as s:
+            await s.send_client_content(turns={"role": "user", "parts": [{"text": "hello"}]})
+            text = "".join([m.text async for m in s.receive() if m.text])
+        config = types.LiveConnectConfig(
+            response_modalities=[types.Modality.AUDIO],
+            realtime_input_config=types.RealtimeInputConfig(
+                automatic_activity_detection=types.AutomaticActivityDetection(disabled=True)),
+            input_audio_transcription=types.AudioTranscriptionConfig(),
+            output_audio_transcription=types.AudioTranscriptionConfig(),
+            session_resumption=types.SessionResumptionConfig())
+        async with client.aio.live.connect(model="gemini-live-test", config=config) as s:
+            await s.send_realtime_input(activity_start=types.ActivityStart())
+            for i in range(0, len(pcm), 1280):
+                await s.send_realtime_input(audio=types.Blob(data=pcm[i:i + 1280],
+                                                             mime_type="audio/pcm;rate=16000"))
+            await s.send_realtime_input(activity_end=types.ActivityEnd())
+            messages = [m async for m in s.receive()]
+            emu.inject("go_away", time_left_s=30.0, close=False)
+            async for m in s.receive():
+                messages.append(m)
+                if m.go_away:
+                    break
+        audio = b"".join(m.data for m in messages if m.data)
+        return text, audio, messages
+
+    with EmulatorThread(pace="burst") as emu:
+        text, audio, messages = asyncio.run(main(emu.url, emu))
+        sent = assert_sdk_accepts_everything_sent(emu)
+    assert text == "You said: hello"
+    assert len(audio) == 24000
+    spectrum = np.abs(np.fft.rfft(np.frombuffer(audio, "<i2") * np.hanning(12000)))
+    assert abs(np.argmax(spectrum) * 24000 / 12000 - 400) < 4
+    content = [m.server_content for m in messages if m.server_content]
+    assert any(c.input_transcription and c.input_transcription.finished for c in content)
+    assert any(c.output_transcription for c in content)
+    assert any(c.generation_complete for c in content)
+    done = [m for m in messages if m.server_content and m.server_content.turn_complete]
+    assert done and done[0].usage_metadata and done[0].usage_metadata.total_token_count
+    assert any(m.session_resumption_update and m.session_resumption_update.new_handle
+               for m in messages)
+    assert messages[-1].go_away is not None and messages[-1].go_away.time_left == "30s"
+    assert sent >= 20
+
+
+def test_sdk_accepts_interruption_frames() -> None:
+    async def main(url: str) -> list[Any]:
+        client = sdk_client(url)
+        config = types.LiveConnectConfig(
+            response_modalities=[types.Modality.AUDIO],
+            realtime_input_config=types.RealtimeInputConfig(
+                automatic_activity_detection=types.AutomaticActivityDetection(disabled=True)))
+        async with client.aio.live.connect(model="gemini-live-test", config=config) as s:
+            await s.send_realtime_input(activity_start=types.ActivityStart())
+            await s.send_realtime_input(audio=types.Blob(data=tone16k(1500),
+                                                         mime_type="audio/pcm;rate=16000"))
+            await s.send_realtime_input(activity_end=types.ActivityEnd())
+            messages = []
+            async for m in s.receive():
+                messages.append(m)
+                if m.data:
+                    await s.send_realtime_input(activity_start=types.ActivityStart())
+                    break
+            messages += [m async for m in s.receive()]
+            return messages
+
+    with EmulatorThread(pace="realtime") as emu:
+        messages = asyncio.run(main(emu.url))
+        assert_sdk_accepts_everything_sent(emu)
+    flags = [(m.server_content.interrupted, m.server_content.turn_complete)
+             for m in messages if m.server_content and not m.data]
+    assert flags[-2:] == [(True, None), (None, True)]
+
+
+def _validate_client_frame(frame: str) -> None:
+    msg = json.loads(frame)
+    setup = msg.get("setup")
+    if setup is not None and "realtimeInputConfig" in setup:
+        # The SDK's setup type lacks realtimeInputConfig: validate it on its own.
+        types.RealtimeInputConfig.model_validate(setup.pop("realtimeInputConfig"))
+    types.LiveClientMessage.model_validate_json(json.dumps(msg))
+
+
+@pytest.mark.parametrize("overrides", [
+    {},
+    {"response_modality": "TEXT", "context_compression": False, "system_instruction": ""},
+    {"voice": "Zephyr", "language_code": "en-GB", "temperature": 1.2, "thinking_budget": 0,
+     "affective_dialog": True, "proactive_audio": True, "turn_detection": "server",
+     "activity_handling": "no_interruption", "input_transcription": False},
+])
+def test_every_setup_pttd_builds_passes_the_sdk_types(overrides: dict[str, Any]) -> None:
+    cfg = replace(LiveConfig(), **overrides)
+    _validate_client_frame(p.setup(cfg))
+    _validate_client_frame(p.setup(cfg, handle="resume-me"))
+
+
+def test_every_other_message_pttd_builds_passes_the_sdk_types() -> None:
+    frames = [p.audio(tone16k(40)), p.audio(b""), p.activity_start(), p.activity_end(),
+              p.audio_stream_end(), p.text("turn on the lights"),
+              p.client_content([("user", "I am Sam."), ("model", "Hi Sam.")],
+                               turn_complete=False),
+              p.tool_response([p.FunctionResponse("call-1", "lights", {"result": "ok"})])]
+    for frame in frames:
+        _validate_client_frame(frame)
+    with pytest.raises(ValueError):   # the oracle is strict: a wrong field name is caught
+        _validate_client_frame('{"realtimeInput": {"activityBegin": {}}}')
+
+
+def test_frames_the_client_really_sent_pass_the_sdk_types(api_key: ApiKey) -> None:
+    cfg = live_config("", context=(ContextTurn("user", "I am Sam."),))
+
+    async def main(url: str) -> None:
+        async with ClientHarness(replace(cfg, endpoint=url), api_key) as h:
+            await h.ready()
+            await h.client.activity_start()
+            await h.client.send_audio(tone16k(100))
+            await h.client.activity_end()
+            await h.wait(lambda: bool(h.of(p.TurnComplete)))
+            await h.client.send_text("and now?")
+            await h.wait(lambda: len(h.of(p.TurnComplete)) == 2)
+
+    with EmulatorThread(pace="burst") as emu:
+        asyncio.run(main(emu.url))
+        frames = [f for _, f in emu.frames]
+    assert [next(iter(f)) for f in frames] == ["setup", "clientContent"] + ["realtimeInput"] * 4
+    for frame in frames:
+        _validate_client_frame(json.dumps(frame))
+
+
+def _golden_frames() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    lines = [json.loads(line) for line in GOLDEN.read_text().splitlines()]
+    handshake, frames = lines[0], [line["data"] for line in lines[1:]]
+    assert handshake["event"] == "connect"
+    for frame in frames:
+        blob = frame.get("realtime_input", {}).get("audio")
+        if blob and "..." in blob["data"]:
+            # The fixture elides this payload ("<428 b64 chars>"); put back PCM of that size.
+            blob["data"] = "AAEA" * 107
+    return handshake, frames
+
+
+def test_every_golden_sdk_frame_is_accepted_by_the_emulator(emulator: EmulatorThread) -> None:
+    handshake, frames = _golden_frames()
+    headers = {k: v for k, v in handshake["headers"].items()
+               if k in ("x-goog-api-key", "Content-Type", "user-agent", "x-goog-api-client")}
+
+    async def main() -> list[Any]:
+        ws = await connect(emulator.url + handshake["path"], additional_headers=headers)
+        await ws.send(json.dumps(frames[0]))
+        assert p.parse_server_frame(await ws.recv()) == [p.SetupComplete()]
+        for frame in frames[1:]:
+            await ws.send(json.dumps(frame))
+        events: list[Any] = []
+        # Four turns: audio + audioStreamEnd and the empty activity (either may be interrupted
+        # by the next), the text, and clientContent.
+        while sum(isinstance(e, p.TurnComplete) for e in events) < 4:
+            events += p.parse_server_frame(await asyncio.wait_for(ws.recv(), 10))
+        await asyncio.wait_for(await ws.ping(), 5)      # still open: nothing was refused
+        await ws.close()
+        return events
+
+    events = asyncio.run(main())
+    session = emulator.sessions[0]
+    assert session.version == "v1beta" and session.close_code == 1000
+    assert not session.closed_by_server
+    assert [f for _, f in emulator.frames] == frames
+    assert session.transcribe_in and session.transcribe_out and not session.manual_activity
+    replies = [t.get("text") for t in session.history if t["role"] == "model"]
+    assert len(replies) == 4 and replies[2:] == ["You said: typed text", "You said: Hello"]
+    assert any(isinstance(e, p.AudioChunk) for e in events)
