@@ -105,8 +105,9 @@ def test_context_goes_to_fresh_sessions_only(emulator: EmulatorThread, api_key: 
     assert sum("clientContent" in f for _, f in emulator.frames) == 1
 
 
+@pytest.mark.parametrize("code", [1011, 1006])
 def test_resumption_across_a_server_close_keeps_the_conversation(
-        emulator: EmulatorThread, api_key: ApiKey) -> None:
+        emulator: EmulatorThread, api_key: ApiKey, code: int) -> None:
     async def main() -> ClientHarness:
         async with ClientHarness(live_config(emulator.url), api_key) as h:
             await h.ready()
@@ -115,7 +116,7 @@ def test_resumption_across_a_server_close_keeps_the_conversation(
                          and h.of(p.SessionResumptionUpdate)[-1].handle in
                          emulator.emulator.handles
                          and len(emulator.emulator.handles[h.client.handle]) == 2)
-            emulator.inject("close", code=1011, reason="Internal error occurred.")
+            emulator.inject("close", code=code, reason="Internal error occurred.")
             await h.wait(lambda: h.client.connections == 2 and h.client.state == "ready")
             await turn(h, tone16k(400))
             return h
@@ -130,7 +131,8 @@ def test_resumption_across_a_server_close_keeps_the_conversation(
 
 def test_losing_the_session_mid_reply_is_reported(api_key: ApiKey) -> None:
     async def main(emu: EmulatorThread) -> ClientHarness:
-        async with ClientHarness(live_config(emu.url), api_key) as h:
+        # reconnect_min_s keeps the client offline long enough to try sending meanwhile.
+        async with ClientHarness(live_config(emu.url, reconnect_min_s=0.4), api_key) as h:
             await h.ready()
             emu.inject("close", code=1011, mid_reply=True)
             await h.client.activity_start()
@@ -213,6 +215,66 @@ def test_transient_backoff_doubles_up_to_the_ceiling(api_key: ApiKey) -> None:
     assert client.state == "offline"
 
 
+@pytest.mark.parametrize(("status", "first_delay"), [
+    (400, 45.0), (404, 45.0), (401, 90.0), (403, 90.0), (429, 7.5), (500, 0.0375)])
+def test_http_status_at_the_upgrade_sets_the_retry_floor(api_key: ApiKey, status: int,
+                                                         first_delay: float) -> None:
+    with EmulatorThread(reject_status=status) as emu:
+        fake, _ = asyncio.run(run_failing(emu.url, api_key, 1))
+    assert fake.delays == [pytest.approx(first_delay)]
+
+
+def test_a_request_refused_mid_session_is_logged_and_resumed_quickly(
+        emulator: EmulatorThread, api_key: ApiKey, caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> None:
+        async with ClientHarness(live_config(emulator.url), api_key) as h:
+            await h.ready()
+            emulator.inject("close", code=1008,
+                            reason="Operation is not implemented, or supported, or enabled.")
+            await h.wait(lambda: h.client.connections == 2 and h.client.state == "ready")
+
+    asyncio.run(main())
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(errors) == 1 and "ended the session over a request (close 1008" in errors[0]
+    assert emulator.sessions[1].resumed_from is not None
+
+
+def test_server_turn_detection_ends_the_turn_with_audio_stream_end(
+        emulator: EmulatorThread, api_key: ApiKey) -> None:
+    async def main() -> list[Any]:
+        async with ClientHarness(live_config(emulator.url, turn_detection="server"),
+                                 api_key) as h:
+            await h.ready()
+            await h.client.send_audio(tone16k(300))
+            await h.client.audio_stream_end()
+            await h.wait(lambda: bool(h.of(p.TurnComplete)))
+            return h.events
+
+    events = asyncio.run(main())
+    assert sum(len(e.data) for e in events if isinstance(e, p.AudioChunk)) == 14400
+    assert [list(f["realtimeInput"]) for _, f in emulator.frames[1:]] == [["audio"],
+                                                                         ["audioStreamEnd"]]
+
+
+def test_keepalive_tolerates_slow_pongs_and_replaces_a_dead_session(
+        emulator: EmulatorThread, api_key: ApiKey) -> None:
+    # Below the config's bounds to keep the test short; LiveConfig itself does not validate.
+    cfg = live_config(emulator.url, keepalive_interval_s=0.5, keepalive_timeout_s=1.5)
+
+    async def main() -> ClientHarness:
+        async with ClientHarness(cfg, api_key) as h:
+            await h.ready()
+            emulator.inject("stall", seconds=0.7)     # a pong late, within the timeout
+            await asyncio.sleep(1.2)
+            assert h.client.connections == 1 and h.states == ["connecting", "ready"]
+            emulator.inject("stall", seconds=30)      # no pong at all
+            await h.wait(lambda: h.client.connections == 2 and h.client.state == "ready", 8)
+            return h
+
+    h = asyncio.run(main())
+    assert h.states[:3] == ["connecting", "ready", "connecting"]
+
+
 def test_backoff_jitter_stays_within_half_to_full() -> None:
     draws = iter([0.0, 0.999, 0.3])
     b = Backoff(1.0, 4.0, rand=lambda: next(draws))
@@ -287,7 +349,8 @@ def test_the_key_never_reaches_logs_urls_or_exceptions(caplog: pytest.LogCapture
     texts: list[str] = []
 
     async def main(emu: EmulatorThread) -> None:
-        async with ClientHarness(live_config(emu.url), key) as h:
+        async with ClientHarness(live_config(emu.url, reconnect_min_s=5.0,
+                                             reconnect_max_s=5.0), key) as h:
             await h.ready()
             await turn(h, tone16k(100))
             emu.inject("close", code=1008, reason="Operation is not implemented")

@@ -342,6 +342,33 @@ def test_frame_faults_reach_the_client_as_described(emulator: EmulatorThread) ->
     assert {c.rate for c in chunks[2:]} == {24000}
 
 
+def test_option_faults_text_frames_and_drip() -> None:
+    async def main(url: str) -> tuple[list[bytes | str], float]:
+        ws = await open_session(url)
+        await speak(ws, tone16k(200))
+        raws: list[bytes | str] = []
+        stamps = []
+        while True:
+            raw = await ws.recv()
+            raws.append(raw)
+            if '"inlineData"' in raw:
+                stamps.append(time.monotonic())
+            if '"turnComplete"' in raw:
+                break
+        await ws.close()
+        return raws, stamps[-1] - stamps[0]
+
+    with EmulatorThread(pace="burst", text_frames=True, malformed_every=1, unknown_every=1,
+                        drip_ms=30) as emu:
+        raws, spread = asyncio.run(main(emu.url))
+    assert all(isinstance(r, str) for r in raws)
+    assert isinstance(p.parse_server_frame(raws[0])[0], p.SessionResumptionUpdate)
+    with pytest.raises(p.ProtocolError):
+        p.parse_server_frame(raws[1])
+    assert p.parse_server_frame(raws[2]) == [p.Unknown(("someFutureField",))]
+    assert spread >= 4 * 0.030 - 0.005       # 5 chunks, each held back 30 ms
+
+
 def test_stall_leaves_pings_unanswered() -> None:
     async def main(url: str, emu: EmulatorThread) -> None:
         ws = await open_session(url)

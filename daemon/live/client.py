@@ -61,7 +61,7 @@ class SetupTimeout(Exception):
 class Failure:
     """Why a session was lost or could not be opened, as one log-ready phrase."""
 
-    kind: str      # "transient" | "quota" | "config" | "auth"
+    kind: str      # "transient" | "quota" | "config" | "auth" | "rejected" (mid-session 1007/1008)
     detail: str
 
 
@@ -154,7 +154,8 @@ class LiveClient:
         self._on_state = on_state
         self._connect = connect
         self._sleep = sleep
-        self._backoffs = {"transient": Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s, rand)}
+        self._backoffs = {kind: Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s, rand)
+                          for kind in ("transient", "rejected")}
         for kind, (lo, hi) in RETRY_S.items():
             self._backoffs[kind] = Backoff(max(lo, cfg.reconnect_min_s),
                                            max(hi, cfg.reconnect_max_s), rand)
@@ -185,7 +186,9 @@ class LiveClient:
         try:
             while not self._closing:
                 conn = await self._establish()
-                if conn is None:
+                if conn is None or self._closing:
+                    if conn is not None:
+                        await self._discard(conn.ws)
                     break
                 failure, lived = await self._session(conn)
                 if failure is None:
@@ -338,6 +341,9 @@ class LiveClient:
             line = (f"the Live API refused the session setup ({failure.detail}): check "
                     f'[live] model = "{self.cfg.model}" and api_version ({self.version}) '
                     f"and the other [live] settings; {retry}")
+        elif failure.kind == "rejected":
+            level = logging.ERROR
+            line = f"the Live API ended the session over a request ({failure.detail}); {retry}"
         elif failure.kind == "quota":
             line = f"the Live API is over quota or busy ({failure.detail}); {retry}"
         if failure == self._last_problem:
@@ -376,6 +382,10 @@ class LiveClient:
         await self._cancel_switch()
         ws = conn.ws
         failure = classify_close(ws.close_code, ws.close_reason or "")
+        if failure.kind == "config":
+            # The setup was accepted, so this is about one request (e.g. the intermittent 1008
+            # on tool calls), not the configuration: say so, and resume quickly.
+            failure = Failure("rejected", failure.detail)
         return failure, time.monotonic() - conn.ready_at
 
     async def _read(self, conn: _Conn) -> None:
