@@ -73,7 +73,7 @@ def test_text_sessions_ask_for_no_voice() -> None:
     ({"affective_dialog": True}, "v1alpha", "affective_dialog"),
     ({"proactive_audio": True}, "v1alpha", "proactive_audio"),
     ({"api_version": "v1"}, "v1", "configured"),
-    ({"api_version": "v1beta", "proactive_audio": True}, "v1beta", "need v1alpha"),
+    ({"api_version": "v1beta", "proactive_audio": True}, "v1beta", "needs v1alpha"),
 ])
 def test_api_version_is_chosen_and_explained(overrides: dict, version: str, why: str) -> None:
     chosen, reason = p.choose_api_version(replace(LiveConfig(), **overrides))
@@ -172,6 +172,8 @@ def test_turn_end_with_usage_in_the_same_frame() -> None:
     ('{"toolCall": {"functionCalls": [{"id": "c1", "name": "lights", "args": {"room": "k"}}]}}',
      [p.ToolCall((p.FunctionCall("c1", "lights", {"room": "k"}),))]),
     ('{"toolCallCancellation": {"ids": ["c1", "c2"]}}', [p.ToolCallCancellation(("c1", "c2"))]),
+    ('{"tool_call": {"function_calls": [{"id": "c2", "name": "f", "args": {"room_name": "k"}}]}}',
+     [p.ToolCall((p.FunctionCall("c2", "f", {"room_name": "k"}),))]),   # args keys kept
     ('{"voiceActivityDetectionSignal": {"vadSignalType": "VAD_SIGNAL_TYPE_SOS"}}',
      [p.Unknown(("voiceActivityDetectionSignal",))]),
     ('{"serverContent": {"generationComplete": true, "newThing": 1}, "other": {}}',

@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from config import LiveConfig
@@ -150,9 +150,19 @@ def _has(obj: Mapping[str, Any], camel: str) -> bool:
     return camel in obj or _snake(camel) in obj
 
 
+@cache
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(w[:1].upper() + w[1:] for w in rest)
+
+
 def _obj(value: Any, what: str) -> dict[str, Any]:
+    """A JSON object with its keys in camelCase, so each field is then one dict.get."""
     if not isinstance(value, dict):
         raise ProtocolError(f"{what} is not an object")
+    for key in value:
+        if "_" in key:
+            return {_camel(k): v for k, v in value.items()}
     return value
 
 
@@ -224,8 +234,10 @@ def parse_duration(value: Any) -> float:
     raise ProtocolError(f"goAway.timeLeft {str(value)[:20]!r} is not a duration")
 
 
+@lru_cache(maxsize=16)
 def rate_from_mime(mime: str) -> int | None:
-    """The sample rate in "audio/pcm;rate=24000"; None if the type is not raw PCM audio."""
+    """The sample rate in "audio/pcm;rate=24000"; None if the type is not raw PCM audio.
+    Cached: every audio part of a session carries the same string."""
     kind, _, params = mime.partition(";")
     if kind.strip().lower() not in ("audio/pcm", "audio/l16"):
         return None
@@ -241,15 +253,12 @@ def rate_from_mime(mime: str) -> int | None:
 
 # ---------------------------------------------------------------- the parser
 
-_TOP_KEYS = frozenset(k for c in ("setupComplete", "serverContent", "toolCall",
-                                  "toolCallCancellation", "goAway", "sessionResumptionUpdate",
-                                  "usageMetadata") for k in (c, _snake(c)))
-_CONTENT_KEYS = frozenset(k for c in ("modelTurn", "turnComplete", "interrupted",
-                                      "generationComplete", "inputTranscription",
-                                      "outputTranscription", "turnCompleteReason",
-                                      "waitingForInput", "groundingMetadata",
-                                      "urlContextMetadata", "interimInputTranscription",
-                                      "interactionStatus") for k in (c, _snake(c)))
+_TOP_KEYS = frozenset(("setupComplete", "serverContent", "toolCall", "toolCallCancellation",
+                      "goAway", "sessionResumptionUpdate", "usageMetadata"))
+_CONTENT_KEYS = frozenset(("modelTurn", "turnComplete", "interrupted", "generationComplete",
+                           "inputTranscription", "outputTranscription", "turnCompleteReason",
+                           "waitingForInput", "groundingMetadata", "urlContextMetadata",
+                           "interimInputTranscription", "interactionStatus"))
 
 
 def parse_server_frame(data: bytes | bytearray | memoryview | str) -> list[Event]:
@@ -266,38 +275,38 @@ def parse_server_frame(data: bytes | bytearray | memoryview | str) -> list[Event
     events: list[Event] = []
     unknown = tuple(k for k in msg if k not in _TOP_KEYS)
 
-    value = lookup(msg, "setupComplete")
+    value = msg.get("setupComplete")
     if value is not None:
         setup = _obj(value, "setupComplete")
-        events.append(SetupComplete(_str(lookup(setup, "sessionId"), "setupComplete.sessionId")))
+        events.append(SetupComplete(_str(setup.get("sessionId"), "setupComplete.sessionId")))
     turn_complete: TurnComplete | None = None
-    value = lookup(msg, "serverContent")
+    value = msg.get("serverContent")
     if value is not None:
         turn_complete = _server_content(_obj(value, "serverContent"), events)
-    value = lookup(msg, "usageMetadata")
+    value = msg.get("usageMetadata")
     if value is not None:
         events.append(_usage(_obj(value, "usageMetadata")))
     if turn_complete is not None:
         events.append(turn_complete)
-    value = lookup(msg, "toolCall")
+    value = msg.get("toolCall")
     if value is not None:
         events.append(_tool_call(_obj(value, "toolCall")))
-    value = lookup(msg, "toolCallCancellation")
+    value = msg.get("toolCallCancellation")
     if value is not None:
-        ids = _list(lookup(_obj(value, "toolCallCancellation"), "ids"), "ids")
+        ids = _list(_obj(value, "toolCallCancellation").get("ids"), "ids")
         if not all(isinstance(i, str) for i in ids):
             raise ProtocolError("toolCallCancellation.ids is not a list of strings")
         events.append(ToolCallCancellation(tuple(ids)))
-    value = lookup(msg, "sessionResumptionUpdate")
+    value = msg.get("sessionResumptionUpdate")
     if value is not None:
         upd = _obj(value, "sessionResumptionUpdate")
         events.append(SessionResumptionUpdate(
-            _str(lookup(upd, "newHandle"), "newHandle") or None,
-            _bool(lookup(upd, "resumable"), "resumable"),
-            _int(lookup(upd, "lastConsumedClientMessageIndex"), "lastConsumedClientMessageIndex")))
-    value = lookup(msg, "goAway")
+            _str(upd.get("newHandle"), "newHandle") or None,
+            _bool(upd.get("resumable"), "resumable"),
+            _int(upd.get("lastConsumedClientMessageIndex"), "lastConsumedClientMessageIndex")))
+    value = msg.get("goAway")
     if value is not None:
-        left = lookup(_obj(value, "goAway"), "timeLeft")
+        left = _obj(value, "goAway").get("timeLeft")
         events.append(GoAway(None if left is None else parse_duration(left)))
     if unknown:
         events.append(Unknown(unknown))
@@ -305,46 +314,46 @@ def parse_server_frame(data: bytes | bytearray | memoryview | str) -> list[Event
 
 
 def _server_content(content: dict[str, Any], events: list[Event]) -> TurnComplete | None:
-    turn = lookup(content, "modelTurn")
+    turn = content.get("modelTurn")
     if turn is not None:
-        for part in _list(lookup(_obj(turn, "modelTurn"), "parts"), "modelTurn.parts"):
+        for part in _list(_obj(turn, "modelTurn").get("parts"), "modelTurn.parts"):
             _part(_obj(part, "modelTurn part"), events)
     for key, cls in (("inputTranscription", InputTranscription),
                      ("outputTranscription", OutputTranscription)):
-        value = lookup(content, key)
+        value = content.get(key)
         if value is not None:
             tr = _obj(value, key)
-            events.append(cls(_str(lookup(tr, "text"), f"{key}.text", "") or "",
-                              _bool(lookup(tr, "finished"), f"{key}.finished")))
-    if _bool(lookup(content, "interrupted"), "interrupted"):
+            events.append(cls(_str(tr.get("text"), f"{key}.text", "") or "",
+                              _bool(tr.get("finished"), f"{key}.finished")))
+    if _bool(content.get("interrupted"), "interrupted"):
         events.append(_INTERRUPTED)
-    if _bool(lookup(content, "generationComplete"), "generationComplete"):
+    if _bool(content.get("generationComplete"), "generationComplete"):
         events.append(_GENERATION_COMPLETE)
     unknown = tuple(k for k in content if k not in _CONTENT_KEYS)
     if unknown:
         events.append(Unknown(tuple("serverContent." + k for k in unknown)))
-    waiting = _bool(lookup(content, "waitingForInput"), "waitingForInput")
-    reason = _str(lookup(content, "turnCompleteReason"), "turnCompleteReason")
-    if _bool(lookup(content, "turnComplete"), "turnComplete"):
+    waiting = _bool(content.get("waitingForInput"), "waitingForInput")
+    reason = _str(content.get("turnCompleteReason"), "turnCompleteReason")
+    if _bool(content.get("turnComplete"), "turnComplete"):
         return TurnComplete(reason, waiting)
     return None
 
 
 def _part(part: dict[str, Any], events: list[Event]) -> None:
-    inline = lookup(part, "inlineData")
+    inline = part.get("inlineData")
     if inline is not None:
         inline = _obj(inline, "inlineData")
-        mime = _str(lookup(inline, "mimeType"), "inlineData.mimeType", "") or ""
+        mime = _str(inline.get("mimeType"), "inlineData.mimeType", "") or ""
         rate = rate_from_mime(mime)
         if rate is None:
             events.append(Unknown((f"inlineData:{mime[:40]}",)))
             return
-        data = lookup(inline, "data")
+        data = inline.get("data")
         events.append(AudioChunk(b64decode("" if data is None else data, "inlineData.data"), rate))
         return
-    text = lookup(part, "text")
+    text = part.get("text")
     if text is not None:
-        events.append(TextPart(_str(text, "part.text") or "", _bool(lookup(part, "thought"),
+        events.append(TextPart(_str(text, "part.text") or "", _bool(part.get("thought"),
                                                                      "part.thought")))
         return
     if part:
@@ -352,19 +361,28 @@ def _part(part: dict[str, Any], events: list[Event]) -> None:
 
 
 def _usage(usage: dict[str, Any]) -> UsageMetadata:
-    return UsageMetadata(_int(lookup(usage, "promptTokenCount"), "promptTokenCount") or 0,
-                         _int(lookup(usage, "responseTokenCount"), "responseTokenCount") or 0,
-                         _int(lookup(usage, "totalTokenCount"), "totalTokenCount") or 0)
+    return UsageMetadata(_int(usage.get("promptTokenCount"), "promptTokenCount") or 0,
+                         _int(usage.get("responseTokenCount"), "responseTokenCount") or 0,
+                         _int(usage.get("totalTokenCount"), "totalTokenCount") or 0)
+
+
+def _args(args: Any) -> dict[str, Any]:
+    """Function arguments are the model's own map: their keys are kept as they are."""
+    if args is None:
+        return {}
+    if not isinstance(args, dict):
+        raise ProtocolError("functionCall.args is not an object")
+    return args
 
 
 def _tool_call(call: dict[str, Any]) -> ToolCall:
     out = []
-    for fc in _list(lookup(call, "functionCalls"), "toolCall.functionCalls"):
+    for fc in _list(call.get("functionCalls"), "toolCall.functionCalls"):
         fc = _obj(fc, "functionCall")
-        args = lookup(fc, "args")
-        out.append(FunctionCall(_str(lookup(fc, "id"), "functionCall.id", "") or "",
-                                _str(lookup(fc, "name"), "functionCall.name", "") or "",
-                                _obj(args, "functionCall.args") if args is not None else {}))
+        args = fc.get("args")
+        out.append(FunctionCall(_str(fc.get("id"), "functionCall.id", "") or "",
+                                _str(fc.get("name"), "functionCall.name", "") or "",
+                                _args(args)))
     return ToolCall(tuple(out))
 
 
@@ -374,13 +392,14 @@ def choose_api_version(cfg: LiveConfig) -> tuple[str, str]:
     """The API version for the URL, and why it was chosen (for the log)."""
     needs = [name for name, on in (("affective_dialog", cfg.affective_dialog),
                                    ("proactive_audio", cfg.proactive_audio)) if on]
+    what = " and ".join(needs) + (" needs" if len(needs) == 1 else " need")
     if cfg.api_version != "auto":
         if needs and cfg.api_version != "v1alpha":
             return cfg.api_version, (f"api_version = {cfg.api_version} as configured, although "
-                                     f"{' and '.join(needs)} need v1alpha")
+                                     f"{what} v1alpha")
         return cfg.api_version, f"api_version = {cfg.api_version} as configured"
     if needs:
-        return "v1alpha", f"v1alpha because {' and '.join(needs)} need it"
+        return "v1alpha", f"v1alpha because {what} it"
     return "v1beta", "v1beta (the default)"
 
 
