@@ -209,9 +209,9 @@ class LiveClient:
         await self._drop_all()
 
     async def activity_start(self) -> None:
+        await self._send(protocol.activity_start())
         self._turn_started()
         self._in_activity = True
-        await self._send(protocol.activity_start())
 
     async def activity_end(self) -> None:
         self._in_activity = False
@@ -221,10 +221,10 @@ class LiveClient:
 
     async def send_audio(self, pcm: bytes | bytearray | memoryview) -> None:
         """16 kHz PCM16LE mic audio (hot path: one base64 pass, one send)."""
+        await self._send(protocol.audio(pcm))
         if not self._in_activity and self.cfg.turn_detection == "server":
             self._turn_started()
             self._in_activity = True
-        await self._send(protocol.audio(pcm))
 
     async def audio_stream_end(self) -> None:
         self._in_activity = False
@@ -233,9 +233,9 @@ class LiveClient:
         await self._send(protocol.audio_stream_end())
 
     async def send_text(self, text: str) -> None:
+        await self._send(protocol.text(text))
         self._turn_started()
         self._awaiting_reply = True
-        await self._send(protocol.text(text))
 
     async def send_tool_response(self, responses: list[protocol.FunctionResponse]) -> None:
         await self._send(protocol.tool_response(responses))
@@ -278,8 +278,6 @@ class LiveClient:
             self._set_state("connecting")
             try:
                 return await self._open(self.handle)
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:
                 failure = classify_error(exc)
             if self.handle and failure.kind == "config":
@@ -378,6 +376,7 @@ class LiveClient:
                 continue
             break
         self._current = None
+        self._in_activity = self._awaiting_reply = False   # that turn is lost with the session
         self._set_state("connecting")
         await self._cancel_switch()
         ws = conn.ws

@@ -586,8 +586,10 @@ class Emulator:
     async def _resumption_update(self, s: Session) -> None:
         handle = f"emu-{s.id}-{secrets.token_hex(6)}"
         self.handles[handle] = tuple(dict(t) for t in s.history)
-        await self._send(s, {"sessionResumptionUpdate": {"newHandle": handle,
-                                                         "resumable": True}})
+        # int64 in proto JSON is a string, as the service sends it.
+        await self._send(s, {"sessionResumptionUpdate": {
+            "newHandle": handle, "resumable": True,
+            "lastConsumedClientMessageIndex": str(s.messages - 1)}})
 
     # ------------------------------------------------------------ sending and faults
 
