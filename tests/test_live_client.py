@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -213,6 +214,37 @@ def test_transient_backoff_doubles_up_to_the_ceiling(api_key: ApiKey) -> None:
     assert fake.delays == [0.375, 0.75, 1.5, 3.0, 6.0, 7.5, 7.5, 7.5]
     assert len(upgrades) == 8 and set(upgrades) == {503}      # one attempt per delay
     assert client.state == "offline"
+
+
+def test_reloaded_settings_renew_the_session_between_turns(emulator: EmulatorThread,
+                                                           api_key: ApiKey) -> None:
+    cfg = live_config(emulator.url)
+
+    async def main() -> ClientHarness:
+        async with ClientHarness(cfg, api_key) as h:
+            await h.ready()
+            await turn(h, tone16k(100))
+            h.client.update_config(replace(cfg, reconnect_max_s=2.0))   # not in the setup
+            await asyncio.sleep(0.1)
+            assert h.client.connections == 1
+            await h.client.activity_start()
+            h.client.update_config(replace(cfg, voice="Puck"))
+            await asyncio.sleep(0.1)
+            assert h.client.connections == 1             # not while the user speaks
+            await h.client.send_audio(tone16k(100))
+            await h.client.activity_end()
+            await h.wait(lambda: emulator.sessions[0].closed)
+            await turn(h, tone16k(100))
+            return h
+
+    h = asyncio.run(main())
+    assert h.states == ["connecting", "ready", "offline"]
+    old, new = emulator.sessions
+    assert not old.closed_by_server
+    voice = new.setup["generationConfig"]["speechConfig"]["voiceConfig"]
+    assert voice["prebuiltVoiceConfig"]["voiceName"] == "Puck"
+    assert [t.get("audio_ms") for t in new.history] == [100] * 6
+    assert "api_key_file" in LiveClient.RESTART_KEYS
 
 
 @pytest.mark.parametrize(("status", "first_delay"), [

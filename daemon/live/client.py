@@ -40,6 +40,7 @@ log = logging.getLogger("pttd.live")
 _WS_LOG = logging.getLogger("pttd.live.websocket")
 _WS_LOG.setLevel(logging.INFO)
 
+RENEW_WITHIN_S = 300.0     # a reloaded setup is applied at the next pause, at the latest by then
 MAX_FRAME = 16 * 2**20     # the service's replies can exceed the websockets default of 1 MiB
 STABLE_S = 30.0            # a session that lived this long resets the backoff
 CLOSE_TIMEOUT_S = 2.0
@@ -134,31 +135,33 @@ class _Conn:
     ready_at: float
 
 
+def _check_endpoint(cfg: LiveConfig) -> None:
+    scheme = cfg.endpoint.split("://", 1)[0].lower()
+    if scheme not in ("ws", "wss") or (scheme == "ws" and not is_loopback_url(cfg.endpoint)):
+        raise ConfigError(f'[live] endpoint = "{cfg.endpoint}": must be wss:// '
+                          "(ws:// only to a loopback host)")
+
+
 class LiveClient:
     """One logical Live session that survives reconnects; see the module docstring."""
+
+    # [live] keys a reload cannot apply: the key is resolved once, at start.
+    RESTART_KEYS = frozenset({"api_key_file"})
 
     def __init__(self, cfg: LiveConfig, key: ApiKey, *, on_event: Callable[[Event], None],
                  on_state: Callable[[str], None] | None = None,
                  connect: Callable[..., Any] = connect,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  rand: Callable[[], float] = random.random) -> None:
-        scheme = cfg.endpoint.split("://", 1)[0].lower()
-        if scheme not in ("ws", "wss") or (scheme == "ws" and not is_loopback_url(cfg.endpoint)):
-            raise ConfigError(f'[live] endpoint = "{cfg.endpoint}": must be wss:// '
-                              "(ws:// only to a loopback host)")
-        self.cfg = cfg
-        self.version, self._version_why = protocol.choose_api_version(cfg)
-        self.url = cfg.endpoint.rstrip("/") + protocol.ws_path(self.version)
+        _check_endpoint(cfg)
         self._key = key
         self._on_event = on_event
         self._on_state = on_state
         self._connect = connect
         self._sleep = sleep
-        self._backoffs = {kind: Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s, rand)
-                          for kind in ("transient", "rejected")}
-        for kind, (lo, hi) in RETRY_S.items():
-            self._backoffs[kind] = Backoff(max(lo, cfg.reconnect_min_s),
-                                           max(hi, cfg.reconnect_max_s), rand)
+        self._rand = rand
+        self._configure(cfg)
+        self._setup_generation = 0
         self.state = "offline"
         self.handle: str | None = None
         self.connections = 0
@@ -177,7 +180,32 @@ class LiveClient:
         self._handle_fresh = False
         self._go_away_at = 0.0
 
+    def _configure(self, cfg: LiveConfig) -> None:
+        self.cfg = cfg
+        self.version, self._version_why = protocol.choose_api_version(cfg)
+        self.url = cfg.endpoint.rstrip("/") + protocol.ws_path(self.version)
+        self._backoffs = {kind: Backoff(cfg.reconnect_min_s, cfg.reconnect_max_s, self._rand)
+                          for kind in ("transient", "rejected")}
+        for kind, (lo, hi) in RETRY_S.items():
+            self._backoffs[kind] = Backoff(max(lo, cfg.reconnect_min_s),
+                                           max(hi, cfg.reconnect_max_s), self._rand)
+
     # ------------------------------------------------------------ public interface
+
+    def update_config(self, cfg: LiveConfig) -> None:
+        """Apply a reloaded [live] section. A changed setup or endpoint renews the session
+        (resumed, so the conversation is kept) at the next pause between turns."""
+        _check_endpoint(cfg)
+        old_setup, old_url = protocol.setup(self.cfg), self.url
+        self._configure(cfg)
+        if protocol.setup(cfg) == old_setup and self.url == old_url:
+            return
+        self._setup_generation += 1
+        log.info("Live API %s: %s", self.url, self._version_why,
+                 extra={"PTTD_API_VERSION": self.version})
+        if self._current is not None:
+            log.info("session settings changed: the session will be renewed between turns")
+            self._start_switch(self._current, time.monotonic() + RENEW_WITHIN_S)
 
     async def run(self) -> None:
         """Keep a ready session until close(); returns only then."""
@@ -428,9 +456,15 @@ class LiveClient:
         left = event.time_left_s if event.time_left_s is not None else 30.0
         log.info("the server will close the session in %s (goAway); preparing a replacement",
                  _human(left), extra={"PTTD_TIME_LEFT_S": left})
-        self._go_away_at = time.monotonic() + left
-        if self._switcher is None or self._switcher.done():
+        self._start_switch(conn, time.monotonic() + left)
+
+    def _start_switch(self, conn: _Conn, deadline: float) -> None:
+        """Replace `conn` before `deadline` (the nearest one wins if already replacing)."""
+        running = self._switcher is not None and not self._switcher.done()
+        self._go_away_at = min(self._go_away_at, deadline) if running else deadline
+        if not running:
             self._switcher = asyncio.get_running_loop().create_task(self._switch(conn))
+        self._poke()
 
     async def _wait_poke(self, until: float) -> None:
         self._poked.clear()
@@ -452,24 +486,24 @@ class LiveClient:
             if not (self._quiet and self._handle_fresh) and time.monotonic() < latest:
                 await self._wait_poke(latest)
                 continue
-            turns, handle = self._turns, self.handle
+            turns, handle, generation = self._turns, self.handle, self._setup_generation
             try:
                 new = await self._open(handle)
             except Exception as exc:
-                log.warning("could not open the replacement session (%s); the session will be "
-                            "resumed when the server closes it", classify_error(exc).detail)
+                log.warning("could not open the replacement session (%s); keeping the current "
+                            "one until the server closes it", classify_error(exc).detail)
                 return
             self._standby = new
             while self._current is old and not self._quiet and not self._closing:
                 await self._wait_poke(self._go_away_at)
             self._standby = None
             if (self._current is not old or self._closing or self._turns != turns
-                    or self.handle != handle):
-                # A turn or a newer handle arrived meanwhile: the replacement would lack it.
+                    or self.handle != handle or self._setup_generation != generation):
+                # A turn, a newer handle or new settings arrived meanwhile.
                 await self._discard(new.ws)
                 continue
             self._current = new
-            log.info("switched to the replacement session before the old one closed",
+            log.info("switched to the new session between turns",
                      extra={"PTTD_STATE": "ready"})
             await old.ws.close(1000)
             return
