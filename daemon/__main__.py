@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("run", "check", "demo"):
         cmds[name].add_argument("--config", metavar="PATH",
                                 help="config file (default: $PTTD_CONFIG or /etc/pttd/pttd.toml)")
+    cmds["check"].add_argument("--no-devices", action="store_true",
+                               help="skip opening the audio devices (e.g. before they exist)")
     emu = cmds["emulator"]
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=int, default=8765)

@@ -1,0 +1,350 @@
+"""The press-to-talk turn machine: events in, actions out, no I/O.
+
+States: offline (no Live session, or no microphone), idle, listening (the button is held and
+audio streams), thinking (the user finished; no reply audio yet), speaking (reply audio plays).
+
+Rules a user relies on:
+- A press while idle starts a turn at once: StartStreaming (activityStart, then the pre-roll,
+  then live audio), the listen-start earcon and the listening LED.
+- A press while the reply plays is a barge-in: playback stops now, a new activity starts, and
+  the old reply's remaining audio is discarded until the server ends that reply (`interrupted`
+  or `turnComplete`).
+- A press while offline plays the error earcon and shows the error LED; nothing crashes and the
+  session keeps reconnecting by itself.
+- Words the user spoke are never dropped silently: a turn whose audio could not be sent, or
+  whose session was lost before the reply, ends `failed: <reason>` with the error earcon.
+- Every turn that started ends with exactly one TurnEnded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class State(Enum):
+    OFFLINE = "offline"
+    IDLE = "idle"
+    LISTENING = "listening"
+    THINKING = "thinking"
+    SPEAKING = "speaking"
+
+
+# ---------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class Press:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SessionReady:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLost:
+    state: str = "offline"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    device: str  # "microphone" | "speaker"
+    online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SendFailed:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyAudio:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyText:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationComplete:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TurnComplete:
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupted:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackDrained:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Timeout:
+    kind: str  # "max_turn": held too long | "no_reply": the server never answered
+
+
+Event = (Press | Release | SessionReady | SessionLost | DeviceStatus | SendFailed | ReplyAudio
+         | ReplyText | GenerationComplete | TurnComplete | Interrupted | PlaybackDrained | Timeout)
+
+# ---------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True, slots=True)
+class StartStreaming:
+    """activityStart, the pre-roll, then live audio until StopStreaming."""
+
+
+@dataclass(frozen=True, slots=True)
+class StopStreaming:
+    """Send what is captured so far, then activityEnd (or audioStreamEnd for server VAD)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelStreaming:
+    """Stop streaming without sending anything more (the session is gone)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StopPlayback:
+    """Drop everything buffered and stop the sound within one period."""
+
+
+@dataclass(frozen=True, slots=True)
+class EndReply:
+    """No more audio for this reply: play out what is buffered, then PlaybackDrained."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlayEarcon:
+    name: str  # "listen_start" | "listen_stop" | "error"
+
+
+@dataclass(frozen=True, slots=True)
+class SetLed:
+    pattern: str  # a State value, or "error"
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    level: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class TurnEnded:
+    outcome: str  # "completed" | "interrupted" | "failed: <reason>"
+    interrupted: bool = False
+
+
+Action = (StartStreaming | StopStreaming | CancelStreaming | StopPlayback | EndReply | PlayEarcon
+          | SetLed | CancelTimer | Log | TurnEnded)
+
+
+class TurnMachine:
+    """See the module docstring. `accepts_audio` says whether reply audio should be played."""
+
+    def __init__(self, *, audio_replies: bool = True, button_mode: str = "hold") -> None:
+        self.audio_replies = audio_replies
+        self.toggle = button_mode == "toggle"
+        self.state = State.OFFLINE
+        self.session_ready = False
+        self.devices_online = {"microphone": True, "speaker": True}
+        # A turn (press .. its reply) is open; cleared by exactly one TurnEnded.
+        self.turn_open = False
+        # Replies still owed by the server for turns the user barged into: their audio and
+        # completion events belong to the old turn and are dropped.
+        self.stale_replies = 0
+        self.got_reply = False
+        self.playing = False
+
+    @property
+    def accepts_audio(self) -> bool:
+        return (self.audio_replies and self.stale_replies == 0
+                and self.state in (State.THINKING, State.SPEAKING))
+
+    @property
+    def _can_listen(self) -> bool:
+        return self.session_ready and self.devices_online["microphone"]
+
+    def _rest(self) -> State:
+        return State.IDLE if self._can_listen else State.OFFLINE
+
+    def _go(self, state: State, out: list[Action]) -> None:
+        self.state = state
+        out.append(SetLed(state.value))
+
+    def _end_turn(self, outcome: str, out: list[Action], *, interrupted: bool = False) -> None:
+        if self.turn_open:
+            self.turn_open = False
+            out.append(CancelTimer())
+            out.append(TurnEnded(outcome, interrupted))
+        self.got_reply = False
+
+    def _fail(self, reason: str, out: list[Action]) -> None:
+        out.append(PlayEarcon("error"))
+        out.append(Log("warning", f"turn failed: {reason}"))
+        self._end_turn(f"failed: {reason}", out)
+        out.append(SetLed("error"))
+
+    def _start_turn(self, out: list[Action]) -> None:
+        self.turn_open = True
+        self.got_reply = False
+        out.append(StartStreaming())
+        out.append(PlayEarcon("listen_start"))
+        self._go(State.LISTENING, out)
+
+    def handle(self, event: Event) -> list[Action]:
+        out: list[Action] = []
+        match event:
+            case Press():
+                self._press(out)
+            case Release():
+                if self.state is State.LISTENING and not self.toggle:
+                    self._finish_listening(out)
+            case Timeout(kind="max_turn"):
+                if self.state is State.LISTENING:
+                    out.append(Log("info", "turn reached button.max_turn_s; sent as if released"))
+                    self._finish_listening(out)
+            case Timeout():
+                if self.state is State.THINKING:
+                    self._fail("no reply from the server", out)
+                    self._go(self._rest(), out)
+            case SessionReady():
+                self.session_ready = True
+                if self.state is State.OFFLINE and self._can_listen:
+                    self._go(State.IDLE, out)
+            case SessionLost():
+                self._session_lost(out)
+            case DeviceStatus():
+                self._device(event, out)
+            case SendFailed():
+                if self.state is State.LISTENING or (self.state is State.THINKING
+                                                     and not self.got_reply):
+                    out.append(CancelStreaming())
+                    self._fail(f"could not send the turn ({event.reason})", out)
+                    self._go(self._rest(), out)
+            case ReplyAudio():
+                self._reply_audio(out)
+            case ReplyText():
+                if self.stale_replies == 0 and self.state is State.THINKING:
+                    self.got_reply = True
+            case GenerationComplete():
+                pass
+            case Interrupted():
+                self._server_interrupted(out)
+            case TurnComplete():
+                self._turn_complete(out)
+            case PlaybackDrained():
+                self.playing = False
+                if self.state is State.SPEAKING:
+                    self._end_turn("completed", out)
+                    self._go(self._rest(), out)
+        return out
+
+    def _press(self, out: list[Action]) -> None:
+        if self.state is State.LISTENING:
+            if self.toggle:
+                self._finish_listening(out)
+            return
+        if not self._can_listen:
+            out.append(PlayEarcon("error"))
+            what = "no Live session" if not self.session_ready else "the microphone is offline"
+            out.append(Log("warning", f"press ignored: {what}; reconnecting"))
+            out.append(SetLed("error"))
+            return
+        if self.state in (State.THINKING, State.SPEAKING):
+            # Barge-in: cut the reply now; its remaining audio is stale until the server ends it.
+            out.append(StopPlayback())
+            self.playing = False
+            self.stale_replies += 1
+            self._end_turn("interrupted", out, interrupted=True)
+        self._start_turn(out)
+
+    def _finish_listening(self, out: list[Action]) -> None:
+        out.append(StopStreaming())
+        out.append(PlayEarcon("listen_stop"))
+        self._go(State.THINKING, out)
+
+    def _reply_audio(self, out: list[Action]) -> None:
+        if not self.accepts_audio:
+            return
+        self.got_reply = True
+        self.playing = True
+        if self.state is State.THINKING:
+            self._go(State.SPEAKING, out)
+
+    def _server_interrupted(self, out: list[Action]) -> None:
+        if self.stale_replies:
+            return
+        if self.state in (State.THINKING, State.SPEAKING):
+            out.append(StopPlayback())
+            self.playing = False
+            self._end_turn("interrupted", out, interrupted=True)
+            self._go(self._rest(), out)
+            # The turnComplete that follows belongs to this finished reply.
+            self.stale_replies += 1
+
+    def _turn_complete(self, out: list[Action]) -> None:
+        if self.stale_replies:
+            self.stale_replies -= 1
+            return
+        if self.state is State.SPEAKING:
+            out.append(EndReply())
+        elif self.state is State.THINKING:
+            if self.got_reply or not self.audio_replies:
+                self._end_turn("completed", out)
+            else:
+                self._fail("the server ended the turn without a reply", out)
+            self._go(self._rest(), out)
+
+    def _session_lost(self, out: list[Action]) -> None:
+        was_ready = self.session_ready
+        self.session_ready = False
+        self.stale_replies = 0
+        if self.state is State.LISTENING:
+            out.append(CancelStreaming())
+            self._fail("the Live session was lost while listening", out)
+        elif self.state is State.THINKING:
+            self._fail("the Live session was lost before the reply", out)
+        elif self.state is State.SPEAKING:
+            # What arrived keeps playing; the reply is as complete as it will get.
+            out.append(EndReply())
+            self._end_turn("completed", out)
+            if was_ready:
+                out.append(Log("warning", "the Live session was lost during the reply"))
+        if self.state is not State.OFFLINE:
+            self._go(State.OFFLINE, out)
+
+    def _device(self, event: DeviceStatus, out: list[Action]) -> None:
+        self.devices_online[event.device] = event.online
+        if event.device != "microphone":
+            return
+        if not event.online:
+            if self.state is State.LISTENING:
+                out.append(CancelStreaming())
+                self._fail("the microphone went offline while listening", out)
+            if self.state in (State.IDLE, State.LISTENING):
+                self._go(State.OFFLINE, out)
+        elif self.state is State.OFFLINE and self._can_listen:
+            self._go(State.IDLE, out)
