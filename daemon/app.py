@@ -1,0 +1,379 @@
+"""`pttd run`: wires config -> hw -> Live session -> turn machine, under systemd.
+
+The app only moves data and carries out the turn machine's actions: every decision about what
+a press or a server event means lives in `daemon/turns.py`. Threads (capture, playback, gpiozero)
+hand their events to the event loop with `call_soon_threadsafe`; nothing else crosses threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+from hw.gpio import ButtonInput, StatusLed
+
+import config
+from config import Config, ConfigError
+from config.apikey import ApiKey, resolve
+from daemon import journal, notify, turns
+from daemon.control import ControlServer
+from daemon.live import protocol
+from daemon.live.client import LiveClient
+from daemon.sender import Sender
+from daemon.stats import Stats
+from daemon.turn_record import TurnRecord
+from hw.alsa import Capture, Playback
+from hw.ring import Ring
+
+log = logging.getLogger("pttd.app")
+
+EX_CONFIG = 78
+# READY=1 waits at most this long for the first session and the devices; after it the daemon
+# reports READY with a STATUS saying it runs degraded, so boot never hangs on the network.
+READY_WAIT_S = 15.0
+# Ring: the pre-roll plus a few seconds of slack for a slow network moment while streaming.
+RING_SLACK_S = 5
+# A reply that has not begun this long after the user finished speaking fails the turn.
+REPLY_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 1.5
+
+
+class App:
+    def __init__(self, cfg: Config, key: ApiKey, *,
+                 on_turn: Callable[[TurnRecord], None] | None = None) -> None:
+        self.cfg = cfg
+        self.stats = Stats()
+        self.on_turn = on_turn
+        a = cfg.audio
+        self.ring = Ring(16000 * (a.preroll_ms // 1000 + 1 + RING_SLACK_S))
+        self.capture = Capture(a, self.ring, on_status=self._threadsafe(self._capture_status))
+        self.playback = Playback(a, cfg.earcons, on_status=self._threadsafe(self._playback_status),
+                                 on_drained=self._threadsafe(self._drained))
+        self.playback.on_written = self.stats.receive_to_alsa.record
+        self.live = LiveClient(cfg.live, key, on_event=self._on_live_event,
+                               on_state=self._on_session_state)
+        self.sender = Sender(self.live, self.capture, self.ring, self.stats,
+                             on_failed=self._send_failed)
+        self.machine = turns.TurnMachine(audio_replies=cfg.live.response_modality == "AUDIO",
+                                         button_mode=cfg.button.mode)
+        self.led = StatusLed(cfg.led)
+        self.button: ButtonInput | None = None
+        self.control = ControlServer(cfg.control.socket, self._control)
+        self.record: TurnRecord | None = None
+        self.turns_total = 0
+        self.outcomes: dict[str, int] = {}
+        self.problem = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._edge = 0.0
+
+    # ------------------------------------------------------------ threads -> loop
+
+    def _threadsafe(self, fn: Callable[..., None]) -> Callable[..., None]:
+        def call(*args: Any) -> None:
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(fn, *args)
+        return call
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def run(self) -> int:
+        self._loop = asyncio.get_running_loop()
+        self._install_signals()
+        self.led.show("offline")
+        self.capture.start()
+        self.playback.start()
+        await self.control.start()
+        self._tasks = [asyncio.create_task(self.live.run(), name="live"),
+                       asyncio.create_task(self.sender.run(), name="sender"),
+                       asyncio.create_task(self._watchdog(), name="watchdog")]
+        if self.cfg.button.enabled:
+            self.button = ButtonInput(self.cfg.button, self._threadsafe(self._pressed),
+                                      self._threadsafe(self._released))
+        await self._ready()
+        await self._stop.wait()
+        await self._shutdown()
+        return 0
+
+    async def _ready(self) -> None:
+        deadline = time.monotonic() + READY_WAIT_S
+        while time.monotonic() < deadline and not self._stop.is_set():
+            if self.live.state == "ready" and self.capture.online and self.playback.online:
+                break
+            await asyncio.sleep(0.05)
+        notify.ready(self._status_line())
+        log.info("pttd ready: %s", self._status_line(),
+                 extra={"PTTD_STATE": self.machine.state.value})
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def _shutdown(self) -> None:
+        notify.stopping()
+        log.info("stopping")
+        if self.button is not None:
+            self.button.close()
+        self.sender.cancel()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.live.close(), STOP_TIMEOUT_S)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.control.close()
+        await asyncio.gather(asyncio.to_thread(self.capture.stop),
+                             asyncio.to_thread(self.playback.stop))
+        self.led.close()
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGTERM, self.stop)
+            loop.add_signal_handler(signal.SIGINT, self.stop)
+            loop.add_signal_handler(signal.SIGHUP, self.reload)
+
+    async def _watchdog(self) -> None:
+        """WATCHDOG=1 from the loop itself: a stalled loop stops the heartbeat and systemd acts."""
+        interval = notify.watchdog_interval()
+        if interval is None:
+            return
+        while True:
+            notify.watchdog()
+            await asyncio.sleep(interval / 2)
+
+    def reload(self) -> None:
+        """SIGHUP: apply what can change live, name what needs a restart."""
+        try:
+            new = config.load(self.cfg.path)
+        except ConfigError as exc:
+            log.error("reload refused, keeping the running config: %s", exc)
+            return
+        old = self.cfg
+        journal.set_level(new.log.level)
+        self.playback.set_volume(new.audio.volume)
+        self.playback.set_earcons(new.earcons)
+        self.live.update_config(new.live)
+        changed_live = [f"[live] {k}" for k in new.live.__dataclass_fields__
+                        if getattr(new.live, k) != getattr(old.live, k)
+                        and k in LiveClient.RESTART_KEYS]
+        needs_restart = changed_live + [
+            f"[{section}]" for section in ("button", "led", "control")
+            if getattr(new, section) != getattr(old, section)]
+        audio_keys = [f"[audio] {k}" for k in new.audio.__dataclass_fields__
+                      if k != "volume" and getattr(new.audio, k) != getattr(old.audio, k)]
+        needs_restart += audio_keys
+        self.cfg = new
+        log.info("config reloaded from %s (volume, earcons, log level and session settings "
+                 "apply now)", new.path)
+        if needs_restart:
+            log.warning("these changes need `systemctl restart pttd`: %s",
+                        ", ".join(needs_restart))
+
+    # ------------------------------------------------------------ status
+
+    def _status_line(self) -> str:
+        state = self.machine.state.value
+        parts = [state, f"session {self.live.state}"]
+        if not self.capture.online:
+            parts.append("microphone offline")
+        if not self.playback.online:
+            parts.append("speaker offline")
+        if self.problem:
+            parts.append(self.problem)
+        line = ", ".join(parts)
+        healthy = self.live.state == "ready" and self.capture.online and self.playback.online
+        return line if healthy else f"degraded: {line}"
+
+    def _publish_state(self) -> None:
+        notify.status(self._status_line())
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "state": self.machine.state.value,
+            "session": self.live.state,
+            "turn": self.turns_total,
+            "outcomes": dict(self.outcomes),
+            "capture": {"online": self.capture.online, "device": self.cfg.audio.capture_device,
+                        "granted": self.capture.granted, "overruns": self.capture.overruns,
+                        "samples": self.ring.head},
+            "playback": {"online": self.playback.online,
+                         "device": self.cfg.audio.playback_device,
+                         "granted": self.playback.granted, "underruns": self.playback.underruns,
+                         "playing": self.playback.playing},
+            "reconnects": max(0, self.live.connections - 1),
+            "problem": self.problem,
+            "stats": self.stats.summary(),
+        }
+
+    def _control(self, command: str) -> dict[str, Any]:
+        if command == "press":
+            self._pressed(time.monotonic())
+        elif command == "release":
+            self._released()
+        elif command != "status":
+            return {"ok": False, "error": f"unknown command {command!r}; "
+                                          "use press, release or status"}
+        return self.status()
+
+    # ------------------------------------------------------------ inputs -> machine
+
+    def _pressed(self, edge: float | None = None) -> None:
+        self._edge = edge if edge is not None else time.monotonic()
+        self._feed(turns.Press())
+
+    def _released(self) -> None:
+        self._feed(turns.Release())
+
+    def _drained(self) -> None:
+        self._feed(turns.PlaybackDrained())
+
+    def _send_failed(self, reason: str) -> None:
+        self._feed(turns.SendFailed(reason))
+
+    def _capture_status(self, online: bool, message: str) -> None:
+        self._device_status("microphone", online, message)
+
+    def _playback_status(self, online: bool, message: str) -> None:
+        self._device_status("speaker", online, message)
+
+    def _device_status(self, what: str, online: bool, message: str) -> None:
+        if online:
+            log.info("%s online: %s", what, message)
+        else:
+            log.error("%s offline: %s", what, message)
+        self._feed(turns.DeviceStatus(what, online))
+
+    def _on_session_state(self, state: str) -> None:
+        self._feed(turns.SessionReady() if state == "ready" else turns.SessionLost(state))
+
+    def _on_live_event(self, event: protocol.Event) -> None:
+        rec = self.record
+        match event:
+            case protocol.AudioChunk():
+                now = time.monotonic()
+                if self.machine.accepts_audio:
+                    if rec is not None:
+                        rec.first_audio()
+                        rec.reply_bytes += len(event.data)
+                        if rec.released_at is not None and rec.reply_bytes == len(event.data):
+                            self.stats.release_to_first_audio.record(rec.released_at, now)
+                    self.playback.feed(event.data, now)
+                self._feed(turns.ReplyAudio())
+            case protocol.InputTranscription() if rec is not None:
+                rec.input_text.append(event.text)
+            case protocol.OutputTranscription() if rec is not None:
+                rec.output_text.append(event.text)
+            case protocol.TextPart() if not event.thought:
+                if rec is not None:
+                    rec.output_text.append(event.text)
+                self._feed(turns.ReplyText())
+            case protocol.GenerationComplete():
+                self._feed(turns.GenerationComplete())
+            case protocol.TurnComplete():
+                self._feed(turns.TurnComplete(event.reason))
+            case protocol.Interrupted():
+                self._feed(turns.Interrupted())
+            case protocol.Unknown():
+                log.debug("unknown server message keys %s ignored", ", ".join(event.keys))
+            case _:
+                pass
+
+    def _feed(self, event: turns.Event) -> None:
+        before = self.machine.state
+        for action in self.machine.handle(event):
+            self._execute(action)
+        if self.machine.state != before:
+            log.debug("state %s -> %s", before.value, self.machine.state.value,
+                      extra={"PTTD_STATE": self.machine.state.value})
+            self._publish_state()
+
+    # ------------------------------------------------------------ machine -> outputs
+
+    def _execute(self, action: turns.Action) -> None:
+        match action:
+            case turns.StartStreaming():
+                self._begin_record()
+                self.sender.start_turn(self._edge, self.cfg.audio.preroll_ms)
+                self._arm_timer(self.cfg.button.max_turn_s, turns.Timeout("max_turn"))
+            case turns.StopStreaming():
+                if self.record is not None:
+                    self.record.released_at = time.monotonic()
+                self.sender.end_turn(server_vad=self.cfg.live.turn_detection == "server")
+                self._arm_timer(REPLY_TIMEOUT_S, turns.Timeout("no_reply"))
+            case turns.CancelStreaming():
+                self.sender.cancel()
+            case turns.StopPlayback():
+                self.playback.stop_now()
+            case turns.EndReply():
+                self.playback.end_reply()
+            case turns.PlayEarcon():
+                self.playback.play_earcon(action.name)
+            case turns.SetLed():
+                self.led.show(action.pattern)
+            case turns.CancelTimer():
+                self._cancel_timer()
+            case turns.Log():
+                log.log(logging.getLevelName(action.level.upper()), action.message)
+            case turns.TurnEnded():
+                self._end_record(action.outcome, action.interrupted)
+
+    def _arm_timer(self, seconds: float, event: turns.Event) -> None:
+        self._cancel_timer()
+        if self._loop is not None:
+            self._timer = self._loop.call_later(seconds, self._feed, event)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _begin_record(self) -> None:
+        self.turns_total += 1
+        self.record = TurnRecord(self.turns_total, pressed_at=self._edge,
+                                 underruns_at_start=self.playback.underruns,
+                                 overruns_at_start=self.capture.overruns + self.ring.overruns)
+        self.record.activity_started_at = time.monotonic()
+
+    def _end_record(self, outcome: str, interrupted: bool) -> None:
+        rec, self.record = self.record, None
+        self._cancel_timer()
+        if rec is None:
+            return
+        rec.outcome = outcome
+        rec.interrupted = interrupted
+        rec.samples_sent = self.sender.samples_sent
+        rec.underruns = self.playback.underruns - rec.underruns_at_start
+        rec.overruns = self.capture.overruns + self.ring.overruns - rec.overruns_at_start
+        kind = outcome.split(":", 1)[0]
+        self.outcomes[kind] = self.outcomes.get(kind, 0) + 1
+        level = logging.WARNING if kind == "failed" else logging.INFO
+        log.log(level, rec.summary(), extra=rec.fields())
+        if self.on_turn is not None:
+            self.on_turn(rec)
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        cfg = config.load(args.config)
+        key = resolve(cfg)
+    except ConfigError as exc:
+        journal.setup("info")
+        log.error("%s", exc)
+        print(f"pttd: {exc}", flush=True)
+        return EX_CONFIG
+    journal.setup(cfg.log.level, secrets=[key.reveal()])
+    log.info("starting pttd (config %s, API key from %s)", cfg.path, key.source)
+    try:
+        return asyncio.run(App(cfg, key).run())
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return EX_CONFIG
