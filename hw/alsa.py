@@ -88,6 +88,14 @@ def holders(kind: str, proc: Path = Path("/proc"), prefix: str = "/dev/snd/pcm")
     return found
 
 
+def busy_note(kind: str, exc: BaseException) -> str:
+    """For a 'device busy' error, who holds the device; empty for any other error."""
+    if error_code(exc) != errno.EBUSY:
+        return ""
+    who = holders(kind)
+    return f"; held by {', '.join(who)}" if who else "; busy (holder not visible in /proc)"
+
+
 def _quiet_alsa_lib() -> None:
     """Stop libasound printing its own lines to stderr; our one log line per problem says it."""
     handler_type = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
@@ -114,11 +122,8 @@ def open_pcm(kind: str, device: str, rate: int, channels: int,
                             channels=channels, format=alsaaudio.PCM_FORMAT_S16_LE,
                             periodsize=period, periods=PERIODS)
     except alsaaudio.ALSAAudioError as exc:
-        message = f"cannot open {kind} device {device!r}: {exc}"
-        if error_code(exc) == errno.EBUSY:
-            who = holders(kind)
-            message += ("; held by " + ", ".join(who)) if who else "; busy (holder not visible)"
-        raise DeviceError(message) from None
+        raise DeviceError(f"cannot open {kind} device {device!r}: {exc}{busy_note(kind, exc)}"
+                          ) from None
     info = pcm.info()
     granted = Granted(device, int(info["rate"]), int(info["channels"]),
                       int(info["period_size"]), int(info["buffer_size"]), str(info["format_name"]))

@@ -189,11 +189,18 @@ class SimSink:
             "set-default-source nullsink.monitor\n")
         (self.dir / "client.conf").write_text("autospawn = no\n")
         server = f'server "unix:{self.socket}"'
+
+        def hint(text: str) -> str:
+            return f'hint {{ show on; description "pttd simulated sound card: {text}" }}'
+
         conf = [
-            f'pcm.{self.plain_capture} {{ type pulse; {server}; device "nullsink.monitor" }}',
-            f'pcm.{self.plain_playback} {{ type pulse; {server}; device "nullsink" }}',
+            f'pcm.{self.plain_capture} {{ type pulse; {server}; device "nullsink.monitor"; '
+            f'{hint("hears what is played")} }}',
+            f'pcm.{self.plain_playback} {{ type pulse; {server}; device "nullsink"; '
+            f'{hint("speaker")} }}',
             f'pcm.{self.playback_device} {{ type file; slave.pcm "{self.plain_playback}"; '
-            f'file "{self.written_path}"; format "raw"; truncate false }}',
+            f'file "{self.written_path}"; format "raw"; truncate false; '
+            f'{hint("speaker, recorded")} }}',
         ]
         if self._mic_file is not None:
             with open(self._mic_file, "rb") as src, open(self.mic_path, "wb") as dst:
@@ -201,5 +208,5 @@ class SimSink:
                 dst.truncate(dst.tell() + SILENCE_AFTER_MIC_S * MIC_RATE * 2)
             conf.append(f'pcm.{self.capture_device} {{ type file; slave.pcm '
                         f'"{self.plain_capture}"; file "/dev/null"; infile "{self.mic_path}"; '
-                        'format "raw" }')
+                        f'format "raw"; {hint("microphone playing a file")} }}')
         self.alsa_conf.write_text("\n".join(conf) + "\n")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures_audio import counter, counter_start
+from fixtures_audio import counter
 
 from config import AudioConfig, EarconsConfig
 from hw import alsa
@@ -169,7 +169,9 @@ def test_missing_device_is_retried_until_it_appears(tmp_path: Path, alsa_conf: C
         changed.set()
 
     ring = Ring(16000)
+    collector = _Collector(ring, 16000)
     cap = Capture(AudioConfig(capture_device="latecap"), ring, on_status=on_status)
+    cap.arm(collector)
     cap.start()
     try:
         assert changed.wait(5)
@@ -178,12 +180,11 @@ def test_missing_device_is_retried_until_it_appears(tmp_path: Path, alsa_conf: C
         alsa_conf(_file_pcm("latecap", tmp_path / "unused.raw", tmp_path / "in.raw"))
         assert changed.wait(5)
         assert status[-1][0] is True and cap.online and "16000 Hz" in cap.granted
+        assert collector.done.wait(5)
     finally:
         cap.stop()
     assert [s for s, _ in status] == [False, True]
-    out = np.zeros(8000, dtype=np.int16)
-    _, n = ring.read(ring.oldest, out)
-    assert n > 0 and counter_start(out[:min(n, 16000)]) is not None
+    np.testing.assert_array_equal(collector.buf, counter(0, 16000))
 
 
 def test_open_refuses_unknown_device_clearly() -> None:
