@@ -26,7 +26,7 @@ import alsaaudio
 import numpy as np
 
 from config import AudioConfig, EarconsConfig
-from hw.earcons import Earcons
+from hw.earcons import NAMES, Earcons
 from hw.resample import MixDown, Resampler
 from hw.ring import Fifo, Ring
 
@@ -180,6 +180,23 @@ class _Status:
             self.callback(False, message)
 
 
+def _guarded(status: _Status, target: Callable[[], None]) -> Callable[[], None]:
+    """An audio thread body that, if a bug (ours or a callback's) kills it, says so once."""
+    def run() -> None:
+        try:
+            target()
+        except Exception:
+            status.online = False
+            log.critical("%s thread stopped by an unexpected error", status.kind, exc_info=True,
+                         extra={"PTTD_DEVICE": status.device})
+    return run
+
+
+def capture_ring(cfg: AudioConfig, slack_s: float = 5.0) -> Ring:
+    """A capture ring holding the pre-roll plus `slack_s` for a reader that falls behind."""
+    return Ring(CAPTURE_RATE * cfg.preroll_ms // 1000 + round(CAPTURE_RATE * slack_s))
+
+
 class Capture:
     """Continuous microphone capture into a Ring of mono 16 kHz samples.
 
@@ -206,7 +223,8 @@ class Capture:
 
     def start(self) -> None:
         self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="pttd-capture", daemon=True)
+        self._thread = threading.Thread(target=_guarded(self._status, self._run),
+                                        name="pttd-capture", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -313,7 +331,8 @@ class Playback:
 
     def start(self) -> None:
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="pttd-playback", daemon=True)
+        self._thread = threading.Thread(target=_guarded(self._status, self._run),
+                                        name="pttd-playback", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -451,6 +470,8 @@ class Playback:
         self._period_s = granted.period_frames / granted.rate
         self._in_gap = False
         note = "" if granted.rate == REPLY_RATE else f", resampled from {REPLY_RATE} Hz"
+        for name in NAMES:
+            self._earcons.get(name)
         self._status.up(f"playback device {granted.device!r} open: {self.granted}{note}")
         return True
 

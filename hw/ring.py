@@ -20,6 +20,9 @@ class Ring:
     it is about to write before copying and publishes `head` after; the consumer re-checks that
     announcement after its own copy, so a read that raced an overwrite is detected and retried
     from what is intact instead of returning torn data.
+
+    `overruns` counts reads that found their position already overwritten (the reader fell
+    more than `capacity` behind); `high_water` is the largest backlog a read has found.
     """
 
     def __init__(self, capacity: int) -> None:

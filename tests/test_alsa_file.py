@@ -214,3 +214,25 @@ def test_holders_names_the_process_with_the_device_open(tmp_path: Path) -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_crashing_callback_stops_capture_loudly(tmp_path: Path, alsa_conf: Callable,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    counter(0, 16000).tofile(tmp_path / "in.raw")
+    alsa_conf(_file_pcm("crashcap", tmp_path / "unused.raw", tmp_path / "in.raw"))
+    cap = Capture(AudioConfig(capture_device="crashcap"), Ring(16000))
+
+    def notify(head: int, t: float) -> None:
+        raise RuntimeError("event loop is closed")
+
+    cap.arm(notify)
+    cap.start()
+    assert cap._thread is not None
+    cap._thread.join(5)
+    assert not cap._thread.is_alive() and not cap.online
+    assert "capture thread stopped by an unexpected error" in caplog.text
+    cap.stop()
+
+
+def test_capture_ring_holds_preroll_and_slack() -> None:
+    assert alsa.capture_ring(AudioConfig(preroll_ms=300), slack_s=2.0).capacity == 4800 + 32000
