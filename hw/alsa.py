@@ -292,6 +292,11 @@ class Playback:
     The thread sleeps on a condition while there is nothing to play (no periodic wake-ups),
     starts a reply once `prebuffer_ms` is buffered or the reply has ended, writes whole periods,
     fills gaps inside a reply with silence, and drains at the end so the last word is heard.
+
+    The PCM stays open between replies, stopped (dropped) so it holds no audio: measured through
+    the pulse plugin, the idle process used 0.08 ms CPU per second with it open against 0.10 ms/s
+    before it was opened (noise), and a stopped hardware PCM runs nothing at all. Staying open
+    also avoids reopen latency and any click from a device reconfiguring.
     """
 
     def __init__(self, cfg: AudioConfig, earcons: EarconsConfig, *,
