@@ -110,6 +110,33 @@ def test_wrong_key_is_refused_when_a_key_is_required() -> None:
         asyncio.run(main(emu.url))
 
 
+@pytest.mark.parametrize("frames", [
+    ['{"setup": {"model": 5}}'],
+    ['{"setup": {"model": "m", "sessionResumption": {"handle": {}}}}'],
+    ['[1]'],
+    ["not json"],
+    [None, '{"realtimeInput": {"mediaChunks": 5}}'],
+    [None, '{"realtimeInput": {"audio": {"data": "*!", "mimeType": "audio/pcm;rate=16000"}}}'],
+    [None, '{"realtimeInput": {"text": {"nested": true}}}'],
+    [None, '{"clientContent": {"turns": [{"parts": 3}], "turnComplete": true}}'],
+    [None, '{"bogus": {}}'],
+    [None, '{"realtimeInput": {}, "clientContent": {}}'],
+])
+def test_bad_client_frames_are_refused_with_1007(emulator: EmulatorThread,
+                                                 frames: list[str | None]) -> None:
+    async def main() -> None:
+        ws = await connect(emulator.url + p.ws_path("v1beta"), additional_headers=HEADERS)
+        with pytest.raises(ConnectionClosed) as err:
+            for frame in frames:
+                await ws.send(p.setup(LiveConfig()) if frame is None else frame)
+            while True:
+                await asyncio.wait_for(ws.recv(), 5)
+        assert err.value.rcvd is not None and err.value.rcvd.code == 1007
+        await (await open_session(emulator.url)).close()    # and the server carries on
+
+    asyncio.run(main())
+
+
 def test_echo_turn_order_content_and_chunking(emulator: EmulatorThread) -> None:
     pcm = tone16k(1000, hz=300)
 

@@ -24,7 +24,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from pathlib import Path
@@ -136,6 +136,15 @@ class _Refused(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
+
+
+@contextlib.contextmanager
+def _invalid_argument() -> Iterator[None]:
+    """A message of the wrong shape is refused the way the service refuses it: close 1007."""
+    try:
+        yield
+    except (TypeError, ValueError, AttributeError, KeyError):
+        raise _Refused(1007, INVALID_ARGUMENT) from None
 
 
 class Emulator:
@@ -298,7 +307,8 @@ class Emulator:
             if self.opts.api_key is not None and key != self.opts.api_key:
                 raise _Refused(1007, BAD_KEY)
             first = self._decode(s, await ws.recv())
-            self._setup(s, first)
+            with _invalid_argument():
+                self._setup(s, first)
             if self._slow_setup:
                 await asyncio.sleep(self._slow_setup.popleft())
             await self._send(s, {"setupComplete": {}})
@@ -308,7 +318,9 @@ class Emulator:
                 await self._resumption_update(s)
             timers = self._start_timers(s)
             async for raw in ws:
-                await self._message(s, self._decode(s, raw))
+                msg = self._decode(s, raw)
+                with _invalid_argument():
+                    await self._message(s, msg)
         except _Refused as exc:
             await self._close(s, exc.code, exc.reason)
         except (ConnectionClosed, asyncio.CancelledError):
@@ -398,6 +410,8 @@ class Emulator:
         resumption = lookup(setup, "sessionResumption")
         s.resumable = resumption is not None
         handle = lookup(resumption, "handle") if isinstance(resumption, dict) else None
+        if handle is not None and not isinstance(handle, str):
+            raise _Refused(1007, INVALID_ARGUMENT)
         if handle:
             if handle not in self.handles:
                 raise _Refused(1007, INVALID_ARGUMENT)
