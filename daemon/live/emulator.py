@@ -196,6 +196,7 @@ class Emulator:
         if method is None:
             kinds = sorted(n[6:] for n in dir(self) if n.startswith("fault_"))
             raise ValueError(f"unknown fault {kind!r}; known: {', '.join(kinds)}")
+        log.info("fault injected: %s %s", kind, kw or "")
         method(**kw)
 
     def _live(self) -> list[Session]:
@@ -314,6 +315,8 @@ class Emulator:
             await self._send(s, {"setupComplete": {}})
             s.ready = True
             self._changed()
+            log.info("session %d: %s, %s replies%s", s.id, s.version, s.modality,
+                     f", resumed from {s.resumed_from}" if s.resumed_from else "")
             if s.resumable:
                 await self._resumption_update(s)
             timers = self._start_timers(s)
@@ -322,6 +325,7 @@ class Emulator:
                 with _invalid_argument():
                     await self._message(s, msg)
         except _Refused as exc:
+            log.info("session %d refused: %d %s", s.id, exc.code, exc.reason)
             await self._close(s, exc.code, exc.reason)
         except (ConnectionClosed, asyncio.CancelledError):
             pass
