@@ -264,7 +264,7 @@ def test_record_file_has_every_client_frame(tmp_path: Any) -> None:
 
     with EmulatorThread(pace="burst", record=str(record)) as emu:
         asyncio.run(main(emu.url))
-        frames = [f for _, f in emu.frames]
+    frames = [f for _, f in emu.frames]      # still readable once the emulator has stopped
     lines = [json.loads(line) for line in record.read_text().splitlines()]
     assert lines == frames
     assert list(lines[0]) == ["setup"] and lines[1] == {"realtimeInput": {"activityStart": {}}}

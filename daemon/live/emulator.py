@@ -712,7 +712,11 @@ class EmulatorThread:
             self._changed.notify_all()
 
     def call(self, fn: Callable[[Emulator], Any]) -> Any:
-        """Run fn(emulator) on the emulator's loop and return its result."""
+        """Run fn(emulator) on the emulator's loop and return its result (directly once the
+        emulator has stopped, so tests can inspect it after the `with` block)."""
+        if not self._thread.is_alive():
+            return fn(self.emulator)
+
         async def run() -> Any:
             return fn(self.emulator)
         return self._run(run())
