@@ -213,6 +213,7 @@ class Emulator:
             self._spawn(self._close(s, code, reason))
 
     def fault_go_away(self, time_left_s: float = 5.0, close: bool = True) -> None:
+        """goAway now; then, unless close=False, a 1000 close when the time is up."""
         for s in self._live():
             self._spawn(self._go_away(s, time_left_s, close))
 
@@ -222,6 +223,7 @@ class Emulator:
             self._stall(s, seconds)
 
     def fault_raw(self, data: bytes | str) -> None:
+        """Send these bytes as a frame to every live session, as they are."""
         for s in self._live():
             self._spawn(self._send_raw(s, data))
 
@@ -236,15 +238,19 @@ class Emulator:
         self.fault_raw(_audio_frame(bytes(nbytes - nbytes % 2), OUTPUT_RATE))
 
     def fault_bad_base64(self) -> None:
+        """The next reply audio chunk carries data that is not base64."""
         self._corrupt.append(("bad_base64", 0))
 
     def fault_odd_pcm(self) -> None:
+        """The next reply audio chunk loses its last byte (odd-length PCM16)."""
         self._corrupt.append(("odd_pcm", 0))
 
     def fault_rate(self, rate: int = 16000) -> None:
+        """The next reply audio chunk is labelled with another rate than 24 kHz."""
         self._corrupt.append(("rate", rate))
 
     def fault_reject(self, status: int = 429, count: int = 1) -> None:
+        """Answer the next `count` upgrades with this HTTP status."""
         self._reject.extend([status] * count)
 
     def fault_slow_setup(self, seconds: float, count: int = 1) -> None:
@@ -252,6 +258,7 @@ class Emulator:
         self._slow_setup.extend([seconds] * count)
 
     def fault_drip(self, ms: float) -> None:
+        """Hold each reply chunk back by `ms` from now on (0 stops it)."""
         self._drip_ms = ms
 
     # ------------------------------------------------------------ connection handling
