@@ -611,6 +611,10 @@ class Playback:
         """
         assert self._pcm is not None
         while True:
+            # Only a running stream drains by itself: after drop() the PCM sits in SETUP with
+            # avail() == 0 until the next write prepares it, so waiting there never ends.
+            if self._pcm.state() != alsaaudio.PCM_STATE_RUNNING:
+                return True
             avail = self._pcm.avail()
             if avail < 0 or avail >= frames:
                 return True
