@@ -6,4 +6,6 @@ import os
 os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
 os.environ.setdefault("GPIOZERO_MOCK_PIN_CLASS", "mockpwmpin")
 
-pytest_plugins: list[str] = ["fixtures_audio", "fixtures_live", "fixtures_journal"]
+pytest_plugins: list[str] = [
+    "fixtures_audio", "fixtures_live", "fixtures_journal", "fixtures_daemon",
+]

@@ -1,0 +1,177 @@
+"""`pttd run` end to end: a real child process, the emulator, real ALSA PCMs on a PulseAudio null
+sink, the control socket, a test NOTIFY_SOCKET and a real journald."""
+
+from __future__ import annotations
+
+import base64
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fixtures_audio import counter_start
+from fixtures_daemon import TEST_KEY, DaemonRig
+
+from daemon.live.emulator import EmulatorOptions, EmulatorThread
+from hw.simsink import SimSink
+
+
+def turns_sent(frames: list[tuple[int, Any]]) -> list[np.ndarray]:
+    """The audio of each activity the emulator received, in order."""
+    turns: list[np.ndarray] = []
+    current: list[bytes] | None = None
+    for _, msg in frames:
+        rt = msg.get("realtimeInput")
+        if not isinstance(rt, dict):
+            continue
+        if "activityStart" in rt:
+            current = []
+        elif "activityEnd" in rt and current is not None:
+            turns.append(np.frombuffer(b"".join(current), dtype="<i2"))
+            current = None
+        elif "audio" in rt and current is not None:
+            current.append(base64.b64decode(rt["audio"]["data"]))
+    return turns
+
+
+@pytest.fixture
+def emu() -> Any:
+    with EmulatorThread(EmulatorOptions(pace="realtime")) as e:
+        yield e
+
+
+def test_full_turn_lands_in_the_speaker_with_a_journal_record(
+        tmp_path: Path, counter_sink: SimSink, emu: EmulatorThread) -> None:
+    with DaemonRig(tmp_path, counter_sink, emu, journal=True,
+                   config="[earcons]\nenabled = false\n") as d:
+        d.wait_ready()
+        time.sleep(0.6)  # let the ring fill beyond the pre-roll
+        written_before = len(counter_sink.written())
+        pressed = d.control("press")
+        assert pressed["state"] == "listening"
+        head_at_press = pressed["capture"]["samples"]
+        time.sleep(1.0)
+        assert d.control("release")["state"] in ("thinking", "speaking")
+        d.wait(lambda: d.status().get("outcomes", {}).get("completed") == 1, 15, "a reply")
+        st = d.status()
+        rc, took = d.stop()
+    assert rc == 0, d.stderr
+    sent = turns_sent(emu.frames)
+    assert len(sent) == 1
+    # The pre-roll plus the held audio, contiguous and in order: one unbroken counter run
+    # that starts 300 ms (within one 20 ms period) before the press.
+    first = counter_start(sent[0])
+    assert first is not None
+    preroll = (head_at_press - first) % 65536
+    assert abs(preroll - 300 * 16) <= 320
+    assert 1.25 * 16000 <= len(sent[0]) <= 1.5 * 16000
+    # The echoed reply (the user's audio at 24 kHz) was written to the playback device.
+    reply = len(counter_sink.written()) - written_before
+    assert reply >= len(sent[0]) * 3 // 2 * 2 * 0.95
+    assert st["stats"]["capture_to_send_ms"]["n"] > 10
+    records = d.turn_records()
+    assert len(records) == 1
+    rec = records[0]
+    assert rec["PTTD_TURN"] == "1"
+    assert rec["PTTD_OUTCOME"] == "completed"
+    assert rec["PTTD_INTERRUPTED"] == "no"
+    assert float(rec["PTTD_AUDIO_SENT_S"]) == pytest.approx(len(sent[0]) / 16000, abs=0.01)
+    assert float(rec["PTTD_REPLY_S"]) > 1.0
+    assert int(rec["PTTD_RELEASE_TO_REPLY_MS"]) >= 0
+    for field in ("PTTD_PRESS_TO_START_MS", "PTTD_UNDERRUNS", "PTTD_OVERRUNS",
+                  "PTTD_INPUT_TEXT", "PTTD_OUTPUT_TEXT"):
+        assert field in rec
+    text = "\n".join(str(v) for e in d.journal() for v in e.values()) + d.stderr
+    assert TEST_KEY not in text
+
+
+def test_barge_in_stops_the_reply_and_starts_a_new_turn(
+        tmp_path: Path, counter_sink: SimSink, emu: EmulatorThread) -> None:
+    with DaemonRig(tmp_path, counter_sink, emu) as d:
+        d.wait_ready()
+        d.control("press")
+        time.sleep(1.5)
+        d.control("release")
+        d.wait_state("speaking", timeout=10)
+        time.sleep(0.3)
+        st = d.control("press")
+        assert st["state"] == "listening"
+        assert st["outcomes"].get("interrupted") == 1
+        d.wait(lambda: not d.status()["playback"]["playing"], 2, "playback to stop")
+        time.sleep(0.5)
+        d.control("release")
+        d.wait(lambda: d.status()["outcomes"].get("completed") == 1, 15, "the second reply")
+        assert d.stop()[0] == 0
+    starts = [m for _, m in emu.frames if "activityStart" in m.get("realtimeInput", {})]
+    assert len(starts) == 2
+    history = emu.sessions[0].history
+    assert any(h.get("interrupted") for h in history)
+
+
+def test_server_close_mid_reply_then_next_turn_works(
+        tmp_path: Path, counter_sink: SimSink, emu: EmulatorThread) -> None:
+    with DaemonRig(tmp_path, counter_sink, emu) as d:
+        d.wait_ready()
+        emu.inject("close", code=1011, reason="Internal error occurred.", mid_reply=True)
+        d.control("press")
+        time.sleep(1.0)
+        d.control("release")
+        d.wait(lambda: sum(d.status().get("outcomes", {}).values()) == 1, 15, "turn 1 to end")
+        d.wait_state("idle", timeout=15)
+        assert d.status()["reconnects"] >= 1
+        d.control("press")
+        time.sleep(1.0)
+        d.control("release")
+        d.wait(lambda: d.status()["outcomes"].get("completed", 0) >= 1
+               and sum(d.status()["outcomes"].values()) == 2, 15, "turn 2 to complete")
+        assert d.stop()[0] == 0
+    assert len(emu.sessions) >= 2
+    assert emu.sessions[-1].resumed_from is not None
+
+
+def test_sigterm_exits_0_within_2_s_and_notify_datagrams(
+        tmp_path: Path, counter_sink: SimSink, emu: EmulatorThread) -> None:
+    with DaemonRig(tmp_path, counter_sink, emu, env={"WATCHDOG_USEC": "400000"}) as d:
+        d.wait_ready()
+        d.control("press")
+        time.sleep(0.3)
+        d.control("release")
+        time.sleep(0.5)
+        rc, took = d.stop(signal.SIGTERM)
+        time.sleep(0.2)
+    assert rc == 0, d.stderr
+    assert took < 2.0
+    messages = [m for _, m in d.notifications]
+    ready = [m for m in messages if "READY=1" in m]
+    assert len(ready) == 1 and "STATUS=idle, session ready" in ready[0]
+    statuses = [m for m in messages if m.startswith("STATUS=")]
+    assert any("listening" in m for m in statuses) and any("thinking" in m or "speaking" in m
+                                                           for m in statuses)
+    assert messages.count("WATCHDOG=1") >= 2
+    assert any(m.startswith("STOPPING=1") for m in messages)
+    assert messages.index(next(m for m in messages if m.startswith("STOPPING=1"))) > \
+        messages.index(ready[0])
+
+
+def test_server_absent_at_start_reports_degraded_then_recovers(
+        tmp_path: Path, counter_sink: SimSink) -> None:
+    import socket as socketlib
+
+    with socketlib.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    rig = DaemonRig(tmp_path, counter_sink, None, endpoint=f"ws://127.0.0.1:{port}")
+    with rig as d:
+        d.wait_state("offline", timeout=10)
+        pressed = d.control("press")
+        assert pressed["ok"] and pressed["state"] == "offline"
+        with EmulatorThread(EmulatorOptions(port=port)) as emu:
+            d.wait_state("idle", timeout=15)
+            d.control("press")
+            time.sleep(0.5)
+            d.control("release")
+            d.wait(lambda: d.status()["outcomes"].get("completed") == 1, 15, "a reply")
+            assert d.stop()[0] == 0
+    assert len(turns_sent(emu.frames)) == 1
