@@ -56,7 +56,7 @@ def test_full_turn_lands_in_the_speaker_with_a_journal_record(
         assert d.control("release")["state"] in ("thinking", "speaking")
         d.wait(lambda: d.status().get("outcomes", {}).get("completed") == 1, 15, "a reply")
         st = d.status()
-        rc, took = d.stop()
+        rc, _ = d.stop()
     assert rc == 0, d.stderr
     sent = turns_sent(emu.frames)
     assert len(sent) == 1
