@@ -183,6 +183,9 @@ class Emulator:
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        for s in self.sessions:
+            if not s.closed and s.ws.transport is not None:
+                s.ws.transport.abort()   # a stalled peer would hold up a polite close
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
