@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import shutil
 import subprocess
@@ -123,9 +124,6 @@ class Driver:
         self.total = total_steps
         self.records: asyncio.Queue[object] = asyncio.Queue()
         app.on_turn = self.records.put_nowait
-        from gpiozero import Device
-
-        self.pin = Device.pin_factory.pin(app.cfg.button.pin)
 
     async def wait_head(self, sample: int) -> None:
         while self.app.ring.head < sample:
@@ -140,6 +138,8 @@ class Driver:
                       app.status()["problem"])
                 return 1
             await asyncio.sleep(0.05)
+        assert app.button is not None, "the demo presses the (mock) GPIO button"
+        self.pin = app.button.button.pin
         print(f"      session ready in {(time.monotonic() - t0) * 1000:.0f} ms; "
               f"microphone {app.capture.granted or '?'}; speaker {app.playback.granted or '?'}")
         failures = 0
@@ -178,7 +178,8 @@ class Driver:
     def show(rec: object) -> None:
         f = rec.fields()  # type: ignore[attr-defined]
         print(f"      turn {f['PTTD_TURN']}: {f['PTTD_OUTCOME']}")
-        print(f"        press -> activityStart   {f['PTTD_PRESS_TO_START_MS'] or '-':>6} ms")
+        print(f"        press -> activityStart   {f['PTTD_PRESS_TO_START_MS'] or '-':>6} ms "
+              "(from the finger going down; includes the 100 ms minimum press)")
         print(f"        audio sent               {f['PTTD_AUDIO_SENT_S']:>6} s "
               "(pre-roll included)")
         print(f"        release -> first reply   {f['PTTD_RELEASE_TO_REPLY_MS'] or '-':>6} ms")
@@ -251,6 +252,7 @@ def main(args: argparse.Namespace) -> int:
         cfg = config.load(demo_config(workdir, endpoint, sink.capture_device,
                                       sink.playback_device))
         journal.setup(cfg.log.level, secrets=[key.reveal()])
+        logging.getLogger("pttd.emulator.websocket").setLevel(logging.WARNING)
         _say(4, total, "starting pttd: capture, playback, control socket, warm Live session")
         app = App(cfg, key)
         driver_rc = 1
