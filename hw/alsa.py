@@ -538,7 +538,8 @@ class Playback:
         return n
 
     def _reply_done(self) -> bool:
-        return self._ended and len(self._in) == 0 and len(self._dev) == 0
+        return (self._ended and len(self._in) == 0 and len(self._dev) == 0
+                and self._resampler.drained)
 
     def _play_period(self) -> None:
         out = self._out

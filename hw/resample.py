@@ -30,6 +30,11 @@ class Resampler:
     def passthrough(self) -> bool:
         return self._stream is None
 
+    @property
+    def drained(self) -> bool:
+        """Nothing is held back in the filter: a pass-through, or flushed since the last input."""
+        return self._stream is None or self._flushed
+
     def process(self, samples: np.ndarray) -> np.ndarray:
         """Convert the next chunk; early output is short while the filter primes.
 

@@ -50,7 +50,17 @@ def test_reset_starts_a_fresh_stream() -> None:
 def test_same_rate_is_passthrough() -> None:
     x = _signal(100, 16000)
     r = Resampler(16000, 16000)
-    assert r.passthrough and r.process(x) is x and len(r.flush()) == 0
+    assert r.passthrough and r.process(x) is x and len(r.flush()) == 0 and r.drained
+
+
+def test_drained_tracks_the_filter_tail() -> None:
+    r = Resampler(24000, 48000)
+    assert not r.drained
+    r.process(_signal(480, 24000))
+    assert not r.drained
+    assert len(r.flush()) > 0 and r.drained
+    r.process(_signal(480, 24000))
+    assert not r.drained
 
 
 @pytest.mark.parametrize(("channels", "select"), [(1, -1), (2, -1), (2, 1), (4, -1), (3, 0)])
