@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import time
 from collections.abc import Callable
 from typing import Any
-
-from hw.gpio import ButtonInput, StatusLed
 
 import config
 from config import Config, ConfigError
@@ -29,6 +28,7 @@ from daemon.sender import Sender
 from daemon.stats import Stats
 from daemon.turn_record import TurnRecord
 from hw.alsa import Capture, Playback
+from hw.gpio import ButtonInput, StatusLed
 from hw.ring import Ring
 
 log = logging.getLogger("pttd.app")
@@ -62,7 +62,7 @@ class App:
                              on_failed=self._send_failed)
         self.machine = turns.TurnMachine(audio_replies=cfg.live.response_modality == "AUDIO",
                                          button_mode=cfg.button.mode)
-        self.led = StatusLed(cfg.led)
+        self.led = self._open_led(cfg)
         self.button: ButtonInput | None = None
         self.control = ControlServer(cfg.control.socket, self._control)
         self.record: TurnRecord | None = None
@@ -74,6 +74,15 @@ class App:
         self._tasks: list[asyncio.Task[Any]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._edge = 0.0
+
+    @staticmethod
+    def _open_led(cfg: Config) -> StatusLed:
+        try:
+            return StatusLed(cfg.led)
+        except Exception as exc:  # as for the button: the speaker works without its LED
+            log.error("status LED on %s unavailable (%s: %s); running without it",
+                      cfg.led.pin, type(exc).__name__, exc)
+            return StatusLed(dataclasses.replace(cfg.led, pin=""))
 
     # ------------------------------------------------------------ threads -> loop
 
@@ -97,12 +106,22 @@ class App:
                        asyncio.create_task(self.sender.run(), name="sender"),
                        asyncio.create_task(self._watchdog(), name="watchdog")]
         if self.cfg.button.enabled:
-            self.button = ButtonInput(self.cfg.button, self._threadsafe(self._pressed),
-                                      self._threadsafe(self._released))
+            self.button = self._open_button()
         await self._ready()
         await self._stop.wait()
         await self._shutdown()
         return 0
+
+    def _open_button(self) -> ButtonInput | None:
+        try:
+            return ButtonInput(self.cfg.button, self._threadsafe(self._pressed),
+                               self._threadsafe(self._released))
+        except Exception as exc:  # gpiozero raises many kinds: no factory, pin in use, ...
+            self.problem = f"button on {self.cfg.button.pin} unavailable"
+            log.error("button on %s unavailable (%s: %s); pttd runs without it: `pttd press` "
+                      "still works. On a Pi 5 install python3-lgpio; without GPIO set [button] "
+                      "enabled = false", self.cfg.button.pin, type(exc).__name__, exc)
+            return None
 
     async def _ready(self) -> None:
         deadline = time.monotonic() + READY_WAIT_S
@@ -195,8 +214,9 @@ class App:
     def _publish_state(self) -> None:
         notify.status(self._status_line())
 
-    def status(self) -> dict[str, Any]:
-        return {
+    def status(self, *, stats: bool = True) -> dict[str, Any]:
+        """The daemon's state; `stats` adds the latency summaries (percentiles: not free)."""
+        answer = {
             "ok": True,
             "state": self.machine.state.value,
             "session": self.live.state,
@@ -211,8 +231,10 @@ class App:
                          "playing": self.playback.playing},
             "reconnects": max(0, self.live.connections - 1),
             "problem": self.problem,
-            "stats": self.stats.summary(),
         }
+        if stats:
+            answer["stats"] = self.stats.summary()
+        return answer
 
     def _control(self, command: str) -> dict[str, Any]:
         if command == "press":
@@ -222,7 +244,7 @@ class App:
         elif command != "status":
             return {"ok": False, "error": f"unknown command {command!r}; "
                                           "use press, release or status"}
-        return self.status()
+        return self.status(stats=command == "status")
 
     # ------------------------------------------------------------ inputs -> machine
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
+
+SUMMARY_EVERY_S = 1.0
 
 
 class LatencyStats:
@@ -51,6 +55,14 @@ class Stats:
         self.press_to_activity_start = LatencyStats(256)
         self.release_to_activity_end = LatencyStats(256)
         self.release_to_first_audio = LatencyStats(256)
+        self._summary: dict[str, dict[str, float | int]] | None = None
+        self._summary_at = 0.0
 
-    def summary(self) -> dict[str, dict[str, float | int]]:
-        return {name: getattr(self, name.removesuffix("_ms")).summary() for name in self.NAMES}
+    def summary(self, now: float | None = None) -> dict[str, dict[str, float | int]]:
+        """Percentiles, recomputed at most once a second: `pttd status` may be polled often."""
+        now = time.monotonic() if now is None else now
+        if self._summary is None or now - self._summary_at >= SUMMARY_EVERY_S:
+            self._summary = {name: getattr(self, name.removesuffix("_ms")).summary()
+                             for name in self.NAMES}
+            self._summary_at = now
+        return self._summary

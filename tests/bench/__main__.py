@@ -1,0 +1,280 @@
+"""`make bench`: pttd against a reference client built like the official quickstart.
+
+Both run on the same emulator (echo mode, replies paced in real time), the same ALSA PCMs (a
+PulseAudio null sink through the ALSA pulse plugin), the same speech as the microphone, and are
+driven the same way through a control socket, in alternating runs (A B A B ...). Printed: one
+table of medians with min-max and the pttd/reference ratio, PASS/FAIL per budget row; written
+to tests/bench/results.md.
+
+    python -m tests.bench [--seconds 60] [--runs 3] [--idle-seconds 10] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from fixtures_daemon import DaemonRig  # noqa: E402
+
+from daemon.demo import PHRASES, speak  # noqa: E402
+from daemon.live.emulator import EmulatorOptions, EmulatorThread  # noqa: E402
+from hw.simsink import SimSink  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+HOLD_S = 2.0
+REPLY_WAIT_S = 6.0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def request(path: Path, command: str) -> dict:
+    import json
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(5)
+        s.connect(str(path))
+        s.sendall(command.encode() + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return json.loads(data)
+
+
+@dataclass
+class Run:
+    client: str
+    figures: dict[str, float] = field(default_factory=dict)
+
+
+class Pttd:
+    name = "pttd"
+
+    def __init__(self, work: Path, sink: SimSink, emu: EmulatorThread) -> None:
+        self.rig = DaemonRig(work, sink, emu, config="[earcons]\nenabled = false\n",
+                             env={"GPIOZERO_PIN_FACTORY": "mock"})
+        # The production log level, not the rig's debug.
+        path = self.rig.config_path
+        path.write_text(path.read_text().replace('level = "debug"', 'level = "info"'))
+
+    def start(self) -> float:
+        self.rig.start()
+        assert self.rig.proc is not None
+        self.pid = self.rig.proc.pid
+        t0 = self.rig.started_at
+        self.rig.wait(lambda: any("READY=1" in n for _, n in self.rig.notifications), 20, "READY")
+        ready_at = next(t for t, n in self.rig.notifications if "READY=1" in n)
+        return (ready_at - t0) * 1000
+
+    def press(self) -> None:
+        self.rig.control("press")
+
+    def release(self) -> None:
+        self.rig.control("release")
+
+    def reply_done(self) -> bool:
+        return self.rig.status().get("state") == "idle"
+
+    def stats(self) -> dict:
+        return self.rig.status().get("stats", {})
+
+    def stop(self) -> None:
+        self.rig.stop()
+        self.rig.close()
+
+
+class Reference:
+    name = "reference"
+
+    def __init__(self, work: Path, sink: SimSink, emu: EmulatorThread) -> None:
+        self.sock = work / "ref.sock"
+        self.argv = [sys.executable, "-m", "tests.bench.reference", "--url", emu.url,
+                     "--capture", sink.capture_device, "--playback", sink.playback_device,
+                     "--socket", str(self.sock)]
+        self.env = {**os.environ, **sink.env, "GEMINI_API_KEY": "bench-key"}
+        self.turns = 0
+
+    def start(self) -> float:
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+        self.pid = self.proc.pid
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if "READY" not in line:
+            raise RuntimeError("the reference client did not start")
+        return (time.monotonic() - t0) * 1000
+
+    def press(self) -> None:
+        self.turns = request(self.sock, "press")["turns"]
+
+    def release(self) -> None:
+        request(self.sock, "release")
+
+    def reply_done(self) -> bool:
+        return request(self.sock, "status")["turns"] > self.turns
+
+    def stats(self) -> dict:
+        return {}
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not predicate():
+        time.sleep(0.02)
+
+
+def one_run(client: Pttd | Reference, seconds: float, idle_s: float) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    figures["start_ready_ms"] = client.start()
+    try:
+        time.sleep(1.0)
+        c0, t0 = cpu_seconds(client.pid), time.monotonic()
+        time.sleep(idle_s)
+        figures["idle_cpu_pct"] = 100 * (cpu_seconds(client.pid) - c0) / (time.monotonic() - t0)
+        c0, t0 = cpu_seconds(client.pid), time.monotonic()
+        turns = 0
+        while time.monotonic() - t0 < seconds:
+            client.press()
+            time.sleep(HOLD_S)
+            client.release()
+            wait_until(client.reply_done, REPLY_WAIT_S)
+            turns += 1
+        figures["stream_cpu_pct"] = 100 * (cpu_seconds(client.pid) - c0) / (time.monotonic() - t0)
+        figures["peak_rss_mb"] = peak_rss_mb(client.pid)
+        figures["turns"] = turns
+        for name, summary in client.stats().items():
+            for key in ("p50", "p99", "max"):
+                if key in summary:
+                    figures[f"{name}.{key}"] = summary[key]
+    finally:
+        client.stop()
+    return figures
+
+
+BUDGETS = {
+    "stream_cpu_pct": 2.0, "idle_cpu_pct": 0.2, "peak_rss_mb": 50.0, "start_ready_ms": 400.0,
+    "capture_to_send_ms.p99": 1.0, "press_to_activity_start_ms.p99": 1.0,
+    "release_to_activity_end_ms.p99": 1.0,
+}
+LABELS = {
+    "stream_cpu_pct": "CPU while streaming, % of one core",
+    "idle_cpu_pct": "CPU idle, warm session, %",
+    "peak_rss_mb": "peak RSS, MB",
+    "start_ready_ms": "start -> READY / setupComplete, ms",
+    "turns": "turns in the streaming window",
+}
+
+
+def fmt(values: list[float]) -> str:
+    if not values:
+        return "-"
+    med = statistics.median(values)
+    return f"{med:.3g} ({min(values):.3g}-{max(values):.3g})"
+
+
+def table(runs: list[Run]) -> tuple[str, bool]:
+    a = [r.figures for r in runs if r.client == "pttd"]
+    b = [r.figures for r in runs if r.client == "reference"]
+    keys = list(LABELS) + sorted({k for f in a for k in f} - set(LABELS))
+    lines = ["| figure | pttd median (min-max) | reference median (min-max) | ratio | budget |",
+             "|---|---|---|---|---|"]
+    ok = True
+    for key in keys:
+        va = [f[key] for f in a if key in f]
+        vb = [f[key] for f in b if key in f]
+        ratio = (f"{statistics.median(va) / statistics.median(vb):.2f}"
+                 if va and vb and statistics.median(vb) else "")
+        verdict = ""
+        if key in BUDGETS and va:
+            passed = statistics.median(va) <= BUDGETS[key]
+            if key == "stream_cpu_pct" and vb:
+                passed = passed and statistics.median(va) <= 0.5 * statistics.median(vb)
+            verdict = f"{'PASS' if passed else 'FAIL'} (<= {BUDGETS[key]:g}"
+            verdict += ", <= 0.5x reference)" if key == "stream_cpu_pct" else ")"
+            ok &= passed
+        lines.append(f"| {LABELS.get(key, key)} | {fmt(va)} | {fmt(vb)} | {ratio} | {verdict} |")
+    return "\n".join(lines), ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="make bench")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--runs", type=int, default=3, help="runs per client (alternating)")
+    parser.add_argument("--idle-seconds", type=float, default=10.0)
+    parser.add_argument("--no-write", action="store_true", help="do not write results.md")
+    args = parser.parse_args()
+    runs: list[Run] = []
+    with tempfile.TemporaryDirectory(prefix="pttd-bench-") as tmp:
+        work = Path(tmp)
+        print("[bench] making the microphone input (espeak-ng speech, looped)", flush=True)
+        speech = np.concatenate([speak(p, work) for p in PHRASES])
+        loops = int((args.seconds + args.idle_seconds + 30) * 16000 * 2 * args.runs
+                    // len(speech)) + 1
+        mic = work / "mic.raw"
+        np.tile(speech, loops).tofile(mic)
+        with SimSink(work, mic_file=mic) as sink, \
+                EmulatorThread(EmulatorOptions(pace="realtime")) as emu:
+            for i in range(args.runs):
+                for cls in (Pttd, Reference):
+                    run_dir = work / f"{cls.name}-{i}"
+                    run_dir.mkdir()
+                    print(f"[bench] run {i + 1}/{args.runs}: {cls.name} "
+                          f"({args.idle_seconds:g} s idle + {args.seconds:g} s of turns)",
+                          flush=True)
+                    runs.append(Run(cls.name, one_run(cls(run_dir, sink, emu), args.seconds,
+                                                      args.idle_seconds)))
+    text, ok = table(runs)
+    versions = ", ".join(f"{p} {metadata.version(p)}" for p in
+                         ("websockets", "google-genai", "pyalsaaudio", "numpy", "soxr"))
+    header = (f"# pttd benchmark\n\n{datetime.date.today()}, {platform.machine()}, "
+              f"{os.cpu_count()} cores, Python {platform.python_version()}; {versions}.\n"
+              f"{args.runs} runs per client, alternating; each: {args.idle_seconds:g} s idle "
+              f"with a warm session, then {args.seconds:g} s of press-to-talk turns ({HOLD_S:g} s "
+              "held, then the echoed reply, paced in real time). Medians with min-max.\n\n")
+    print()
+    print(text)
+    if not args.no_write:
+        (ROOT / "tests" / "bench" / "results.md").write_text(header + text + "\n")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
