@@ -116,9 +116,10 @@ ensure_user() {
 }
 
 source_hash() {
-  (cd "$SRC" && { git ls-files 2>/dev/null || find . -type f -not -path './.git/*'; } |
-    grep -v -e '^tests/' -e '^\.venv/' | LC_ALL=C sort | xargs sha256sum) | sha256sum |
-    cut -d' ' -f1
+  # What pip builds in the checkout (build/, *.egg-info) must not count as a change.
+  (cd "$SRC" && { git ls-files 2>/dev/null || find . -type f | sed 's|^\./||'; } |
+    grep -v -E '^(tests/|\.venv/|\.git/|build/)|\.egg-info/|__pycache__/' | LC_ALL=C sort |
+    xargs sha256sum) | sha256sum | cut -d' ' -f1
 }
 
 install_venv() {
