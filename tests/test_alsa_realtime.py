@@ -192,3 +192,29 @@ def test_devices_come_back_after_the_server_restarts(fresh_sim: SimSink) -> None
         ("capture", True), ("capture", False), ("capture", True)]
     assert [e for e in events if e[0] == "playback"] == [
         ("playback", True), ("playback", False), ("playback", True)]
+
+
+def test_alsa_underrun_is_counted_and_loses_nothing(sim_env: SimSink) -> None:
+    before = len(sim_env.written())
+    drained = threading.Event()
+    pb = Playback(AudioConfig(playback_device=sim_env.playback_device), QUIET,
+                  on_drained=drained.set)
+    stalled = threading.Event()
+
+    def stall_once(received: float, handed: float) -> None:
+        if received >= 10 and not stalled.is_set():
+            stalled.set()
+            time.sleep(0.3)  # a slow callback on the playback thread: ALSA's buffer runs dry
+
+    pb.on_written = stall_once
+    reply = counter(0, 24000 // 2)
+    pb.start()
+    try:
+        for i in range(0, len(reply), 480):
+            pb.feed(reply[i:i + 480].tobytes(), received_at=float(i // 480))
+        pb.end_reply()
+        assert drained.wait(10)
+    finally:
+        pb.stop()
+    assert stalled.is_set() and pb.underruns == 1
+    np.testing.assert_array_equal(_played_since(sim_env, before), reply)
