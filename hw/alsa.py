@@ -96,17 +96,18 @@ def busy_note(kind: str, exc: BaseException) -> str:
     return f"; held by {', '.join(who)}" if who else "; busy (holder not visible in /proc)"
 
 
+_ALSA_ERROR_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                                       ctypes.c_int, ctypes.c_char_p)
+_silent_handler = _ALSA_ERROR_HANDLER(lambda *_: None)  # module-level: libasound keeps a pointer
+
+
 def _quiet_alsa_lib() -> None:
     """Stop libasound printing its own lines to stderr; our one log line per problem says it."""
-    handler_type = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                                    ctypes.c_int, ctypes.c_char_p)
     try:
         lib = ctypes.CDLL("libasound.so.2")
     except OSError:
         return
-    handler = handler_type(lambda *_: None)
-    lib.snd_lib_error_set_handler(handler)
-    _quiet_alsa_lib.handler = handler  # type: ignore[attr-defined]  # kept alive for libasound
+    lib.snd_lib_error_set_handler(_silent_handler)
 
 
 _quiet_alsa_lib()

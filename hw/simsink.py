@@ -12,7 +12,8 @@ PCMs (names in the attributes):
   plain_capture    paced capture of whatever the sink plays (its monitor)
   plain_playback   paced playback into the sink
 `monitor_path` is the raw recording of what the sink *heard* (mono s16le at `monitor_rate`):
-audio discarded by a barge-in's drop appears in `written()` but not there.
+audio discarded by a barge-in's drop appears in `written()` but not there. All files stay in
+`dir` (a fresh directory under the caller's workdir) after stop(), for the caller to read.
 """
 
 from __future__ import annotations
@@ -174,6 +175,10 @@ class SimSink:
                 stderr=subprocess.DEVNULL)
         finally:
             out.close()
+        time.sleep(0.05)
+        if self._monitor.poll() is not None:
+            raise SimSinkError(f"parec exited with status {self._monitor.returncode}: cannot "
+                               "record the null sink's monitor")
 
     def _log_tail(self) -> str:
         path = self.dir / "pulseaudio.log"

@@ -236,3 +236,9 @@ def test_a_crashing_callback_stops_capture_loudly(tmp_path: Path, alsa_conf: Cal
 
 def test_capture_ring_holds_preroll_and_slack() -> None:
     assert alsa.capture_ring(AudioConfig(preroll_ms=300), slack_s=2.0).capacity == 4800 + 32000
+
+
+def test_alsa_lib_does_not_print_to_stderr(capfd: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(DeviceError):
+        open_pcm("playback", "pttd_no_such_pcm", 24000, 1, 20)
+    assert capfd.readouterr().err == ""
