@@ -653,7 +653,7 @@ class Playback:
         pcm = self._pcm
         assert pcm is not None
         buffer = self._granted.buffer_frames
-        while self.playing:
+        while self.playing and pcm.state() == alsaaudio.PCM_STATE_RUNNING:
             avail = pcm.avail()
             if avail < 0 or avail >= buffer:
                 break

@@ -12,6 +12,7 @@ from fixtures_audio import counter, counter_start
 
 from config import AudioConfig, EarconsConfig
 from hw.alsa import Capture, Playback
+from hw.earcons import tone
 from hw.ring import Ring
 from hw.simsink import SimSink
 
@@ -218,3 +219,33 @@ def test_alsa_underrun_is_counted_and_loses_nothing(sim_env: SimSink) -> None:
         pb.stop()
     assert stalled.is_set() and pb.underruns == 1
     np.testing.assert_array_equal(_played_since(sim_env, before), reply)
+
+
+
+def test_after_barge_in_the_next_earcon_and_reply_play(sim_env: SimSink) -> None:
+    """After drop() a pulse PCM reports avail() == 0 until written: nothing may wait on it."""
+    drained = threading.Event()
+    pb = Playback(AudioConfig(playback_device=sim_env.playback_device), EarconsConfig(),
+                  on_drained=drained.set)
+    beep = tone("listen_start", 24000, EarconsConfig().volume).tobytes()
+    reply = counter(1000, 4800)
+
+    def barge_in() -> None:
+        pb.feed(counter(0, 24000).tobytes())
+        assert _wait(lambda: pb.playing)
+        time.sleep(0.1)  # let ALSA's buffer fill: the drop must discard a running stream
+        pb.stop_now()
+
+    pb.start()
+    try:
+        barge_in()
+        pb.play_earcon("listen_start")
+        assert _wait(lambda: sim_env.written().endswith(beep), timeout=5), "no earcon after drop"
+        barge_in()
+        before = len(sim_env.written())
+        pb.feed(reply.tobytes())
+        pb.end_reply()
+        assert drained.wait(5), "the reply after a barge-in never drained"
+    finally:
+        pb.stop()
+    assert sim_env.written()[before:].endswith(reply.tobytes())
