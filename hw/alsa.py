@@ -330,6 +330,16 @@ class Playback:
         self._prebuffer = REPLY_RATE * cfg.prebuffer_ms // 1000
         self._thread: threading.Thread | None = None
         self._pcm: alsaaudio.PCM | None = None
+        # Set by _open() for the granted device, used only by the playback thread:
+        self._granted: Granted
+        self._resampler: Resampler
+        self._dev: Fifo  # reply audio already at the device rate
+        self._inbuf: np.ndarray
+        self._out: np.ndarray
+        self._mix: np.ndarray
+        self._gain: np.ndarray
+        self._period_s: float
+        self._in_gap = False
 
     @property
     def online(self) -> bool:
