@@ -175,3 +175,24 @@ def test_server_absent_at_start_reports_degraded_then_recovers(
             d.wait(lambda: d.status()["outcomes"].get("completed") == 1, 15, "a reply")
             assert d.stop()[0] == 0
     assert len(turns_sent(emu.frames)) == 1
+
+
+def test_sighup_applies_what_it_can_and_names_what_needs_a_restart(
+        tmp_path: Path, counter_sink: SimSink, emu: EmulatorThread) -> None:
+    with DaemonRig(tmp_path, counter_sink, emu) as d:
+        d.wait_ready()
+        text = d.config_path.read_text()
+        d.config_path.write_text(text.replace("[audio]\n", "[audio]\nvolume = 0.5\n")
+                                 .replace(f'capture_device = "{counter_sink.capture_device}"',
+                                          'capture_device = "plughw:9"'))
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait(lambda: "config reloaded" in d.stderr, 5, "the reload")
+        d.wait(lambda: "need `systemctl restart pttd`" in d.stderr, 5, "the restart note")
+        assert "[audio] capture_device" in d.stderr and "[audio] volume" not in d.stderr
+        # A broken file is refused and the running config is kept.
+        d.config_path.write_text("[audio]\nperiod_ms = 7\n")
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait(lambda: "reload refused" in d.stderr, 5, "the refusal")
+        assert "period_ms = 7: must be one of 10, 20, 40" in d.stderr
+        assert d.status()["state"] == "idle"
+        assert d.stop()[0] == 0

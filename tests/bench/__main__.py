@@ -40,6 +40,7 @@ from hw.simsink import SimSink  # noqa: E402
 TICK = os.sysconf("SC_CLK_TCK")
 HOLD_S = 2.0
 REPLY_WAIT_S = 6.0
+POLL_S = 0.2
 
 
 def cpu_seconds(pid: int) -> float:
@@ -156,9 +157,10 @@ class Reference:
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float) -> None:
+    """Poll at 5 Hz: every poll is a control-socket round trip the client under test pays for."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not predicate():
-        time.sleep(0.02)
+        time.sleep(POLL_S)
 
 
 def one_run(client: Pttd | Reference, seconds: float, idle_s: float) -> dict[str, float]:
