@@ -47,6 +47,23 @@ def test_unit_verifies_without_a_single_warning(tmp_path: Path) -> None:
     assert proc.stdout + proc.stderr == ""
 
 
+def test_user_unit_verifies_too(tmp_path: Path) -> None:
+    exe = tmp_path / "pttd"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    unit = tmp_path / "pttd-user.service"
+    unit.write_text((UNIT.parent / "pttd-user.service").read_text()
+                    .replace("/opt/pttd/venv/bin/pttd", str(exe)))
+    runtime = tmp_path / "xdg"
+    runtime.mkdir(mode=0o700)
+    proc = subprocess.run([_tool("systemd-analyze"), "--user", "verify", "--man=no",
+                           "--generators=no", str(unit)], capture_output=True, text=True,
+                          cwd=tmp_path,
+                          env={"XDG_RUNTIME_DIR": str(runtime), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0
+    assert proc.stdout + proc.stderr == ""
+
+
 def test_unit_security_exposure_is_2_or_lower(tmp_path: Path) -> None:
     unit = _unit_copy(tmp_path)
     proc = subprocess.run([_tool("systemd-analyze"), "security", "--offline=yes", str(unit)],
