@@ -155,6 +155,7 @@ class Emulator:
         self.opts = opts or EmulatorOptions()
         self.sessions: list[Session] = []
         self.frames: list[tuple[int, Any]] = []    # (session id, client frame)
+        self.frame_times: list[float] = []         # time.monotonic() each frame arrived
         self.sent: list[tuple[int, bytes]] = []     # (session id, server frame as UTF-8 JSON)
         self.handles: dict[str, tuple[dict[str, Any], ...]] = {}
         self.upgrades: list[int] = []               # HTTP status of each upgrade answered
@@ -389,6 +390,7 @@ class Emulator:
     def _keep(self, s: Session, msg: Any) -> None:
         s.messages += 1
         self.frames.append((s.id, msg))
+        self.frame_times.append(time.monotonic())
         if self.opts.record:
             # Opened per frame so a reader (or a crash) always sees every line complete.
             with open(self.opts.record, "a", encoding="utf-8") as f:

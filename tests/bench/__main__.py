@@ -36,6 +36,7 @@ from fixtures_daemon import DaemonRig  # noqa: E402
 from daemon.demo import PHRASES, speak  # noqa: E402
 from daemon.live.emulator import EmulatorOptions, EmulatorThread  # noqa: E402
 from hw.simsink import SimSink  # noqa: E402
+from tests.bench.blackbox import Listener, Player, marker_arrival  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 HOLD_S = 2.0
@@ -163,7 +164,8 @@ def wait_until(predicate: Callable[[], bool], timeout: float) -> None:
         time.sleep(POLL_S)
 
 
-def one_run(client: Pttd | Reference, seconds: float, idle_s: float) -> dict[str, float]:
+def one_run(client: Pttd | Reference, seconds: float, idle_s: float, player: Player,
+            listener: Listener, emu: EmulatorThread) -> dict[str, float]:
     figures: dict[str, float] = {}
     figures["start_ready_ms"] = client.start()
     try:
@@ -172,16 +174,29 @@ def one_run(client: Pttd | Reference, seconds: float, idle_s: float) -> dict[str
         time.sleep(idle_s)
         figures["idle_cpu_pct"] = 100 * (cpu_seconds(client.pid) - c0) / (time.monotonic() - t0)
         c0, t0 = cpu_seconds(client.pid), time.monotonic()
+        markers: list[float] = []
         turns = 0
         while time.monotonic() - t0 < seconds:
+            player.play("speech")
             client.press()
             time.sleep(HOLD_S)
             client.release()
+            if player.marker_written_at is not None:
+                markers.append(player.marker_written_at)
+            player.play("silence")
             wait_until(client.reply_done, REPLY_WAIT_S)
             turns += 1
         figures["stream_cpu_pct"] = 100 * (cpu_seconds(client.pid) - c0) / (time.monotonic() - t0)
         figures["peak_rss_mb"] = peak_rss_mb(client.pid)
         figures["turns"] = turns
+        frames, times = emu.call(lambda e: (list(e.frames), list(e.frame_times)))
+        delays = [(arrived - at) * 1000 for at in markers
+                  if (arrived := marker_arrival(frames, times, at)) is not None]
+        if delays:
+            figures["input_marker_ms"] = statistics.median(delays)
+        silence = barge_in(client, player, listener)
+        if silence is not None:
+            figures["barge_in_silence_ms"] = silence
         for name, summary in client.stats().items():
             for key in ("p50", "p99", "max"):
                 if key in summary:
@@ -189,6 +204,25 @@ def one_run(client: Pttd | Reference, seconds: float, idle_s: float) -> dict[str
     finally:
         client.stop()
     return figures
+
+
+def barge_in(client: Pttd | Reference, player: Player, listener: Listener) -> float | None:
+    """Press while the echoed tone plays; ms until the sink falls silent (None: not measured)."""
+    player.play("tone")
+    client.press()
+    time.sleep(HOLD_S)
+    client.release()
+    player.play("silence")
+    time.sleep(1.0)
+    pressed = time.monotonic()
+    if not listener.loud_before(pressed):
+        return None
+    client.press()
+    silent = listener.silent_after(pressed)
+    time.sleep(0.3)
+    client.release()
+    wait_until(client.reply_done, REPLY_WAIT_S)
+    return None if silent is None else silent * 1000
 
 
 BUDGETS = {
@@ -202,6 +236,8 @@ LABELS = {
     "peak_rss_mb": "peak RSS, MB",
     "start_ready_ms": "start -> READY / setupComplete, ms",
     "turns": "turns in the streaming window",
+    "input_marker_ms": "black box: input marker -> at the server, ms",
+    "barge_in_silence_ms": "black box: barge-in press -> sink silent, ms",
 }
 
 
@@ -246,23 +282,26 @@ def main() -> int:
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="pttd-bench-") as tmp:
         work = Path(tmp)
-        print("[bench] making the microphone input (espeak-ng speech, looped)", flush=True)
+        print("[bench] making the user's voice (espeak-ng speech)", flush=True)
         speech = np.concatenate([speak(p, work) for p in PHRASES])
-        loops = int((args.seconds + args.idle_seconds + 30) * 16000 * 2 * args.runs
-                    // len(speech)) + 1
-        mic = work / "mic.raw"
-        np.tile(speech, loops).tofile(mic)
-        with SimSink(work, mic_file=mic) as sink, \
-                EmulatorThread(EmulatorOptions(pace="realtime")) as emu:
-            for i in range(args.runs):
-                for cls in (Pttd, Reference):
-                    run_dir = work / f"{cls.name}-{i}"
-                    run_dir.mkdir()
-                    print(f"[bench] run {i + 1}/{args.runs}: {cls.name} "
-                          f"({args.idle_seconds:g} s idle + {args.seconds:g} s of turns)",
-                          flush=True)
-                    runs.append(Run(cls.name, one_run(cls(run_dir, sink, emu), args.seconds,
-                                                      args.idle_seconds)))
+        with SimSink(work) as sink, EmulatorThread(EmulatorOptions(pace="realtime")) as emu:
+            os.environ.update(sink.env)
+            player = Player(sink.plain_playback, speech)
+            listener = Listener(sink.plain_capture)
+            try:
+                for i in range(args.runs):
+                    for cls in (Pttd, Reference):
+                        run_dir = work / f"{cls.name}-{i}"
+                        run_dir.mkdir()
+                        print(f"[bench] run {i + 1}/{args.runs}: {cls.name} "
+                              f"({args.idle_seconds:g} s idle + {args.seconds:g} s of turns "
+                              "+ a barge-in)", flush=True)
+                        runs.append(Run(cls.name, one_run(cls(run_dir, sink, emu), args.seconds,
+                                                          args.idle_seconds, player, listener,
+                                                          emu)))
+            finally:
+                player.close()
+                listener.close()
     text, ok = table(runs)
     versions = ", ".join(f"{p} {metadata.version(p)}" for p in
                          ("websockets", "google-genai", "pyalsaaudio", "numpy", "soxr"))
@@ -270,7 +309,9 @@ def main() -> int:
               f"{os.cpu_count()} cores, Python {platform.python_version()}; {versions}.\n"
               f"{args.runs} runs per client, alternating; each: {args.idle_seconds:g} s idle "
               f"with a warm session, then {args.seconds:g} s of press-to-talk turns ({HOLD_S:g} s "
-              "held, then the echoed reply, paced in real time). Medians with min-max.\n\n")
+              "held, then the echoed reply, paced in real time), then one barge-in. The microphone "
+              "is the null sink's monitor, into which the bench plays the user's voice. Medians "
+              "with min-max.\n\n")
     print()
     print(text)
     if not args.no_write:

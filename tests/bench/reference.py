@@ -69,6 +69,10 @@ class Reference:
                 if response.data:
                     self.audio_in.put_nowait(response.data)
             self.turns += 1
+            # As the quickstart does: an interruption ends the turn, so stop playback by
+            # emptying the queue of audio not yet played.
+            while not self.audio_in.empty():
+                self.audio_in.get_nowait()
 
     async def play_audio(self) -> None:
         pcm = alsaaudio.PCM(alsaaudio.PCM_PLAYBACK, device=self.args.playback,
