@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 import config
 from config import Config, ConfigError
 from config.apikey import ApiKey, resolve
@@ -27,8 +29,9 @@ from daemon.live.client import LiveClient
 from daemon.sender import Sender
 from daemon.stats import Stats
 from daemon.turn_record import TurnRecord
-from hw.alsa import Capture, Playback
+from hw.alsa import REPLY_RATE, Capture, Playback
 from hw.gpio import ButtonInput, StatusLed
+from hw.resample import Resampler
 from hw.ring import Ring
 
 log = logging.getLogger("pttd.app")
@@ -74,6 +77,7 @@ class App:
         self._tasks: list[asyncio.Task[Any]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._edge = 0.0
+        self._resamplers: dict[int, Resampler] = {}
 
     @staticmethod
     def _open_led(cfg: Config) -> StatusLed:
@@ -231,6 +235,7 @@ class App:
                          "playing": self.playback.playing},
             "reconnects": max(0, self.live.connections - 1),
             "problem": self.problem,
+            "tasks": len(asyncio.all_tasks()),
         }
         if stats:
             answer["stats"] = self.stats.summary()
@@ -283,12 +288,13 @@ class App:
             case protocol.AudioChunk():
                 now = time.monotonic()
                 if self.machine.accepts_audio:
+                    data = event.data if event.rate == REPLY_RATE else self._to_reply_rate(event)
                     if rec is not None:
                         rec.first_audio()
-                        rec.reply_bytes += len(event.data)
-                        if rec.released_at is not None and rec.reply_bytes == len(event.data):
+                        rec.reply_bytes += len(data)
+                        if rec.released_at is not None and rec.reply_bytes == len(data):
                             self.stats.release_to_first_audio.record(rec.released_at, now)
-                    self.playback.feed(event.data, now)
+                    self.playback.feed(data, now)
                 self._feed(turns.ReplyAudio())
             case protocol.InputTranscription() if rec is not None:
                 rec.input_text.append(event.text)
@@ -308,6 +314,17 @@ class App:
                 log.debug("unknown server message keys %s ignored", ", ".join(event.keys))
             case _:
                 pass
+
+    def _to_reply_rate(self, chunk: protocol.AudioChunk) -> bytes:
+        """Reply audio labelled with another rate than 24 kHz is resampled, not played at the
+        wrong speed; said once per rate."""
+        resampler = self._resamplers.get(chunk.rate)
+        if resampler is None:
+            log.warning("reply audio arrives at %d Hz instead of %d Hz: resampling it",
+                        chunk.rate, REPLY_RATE)
+            resampler = self._resamplers[chunk.rate] = Resampler(chunk.rate, REPLY_RATE)
+        samples = np.frombuffer(chunk.data, dtype="<i2", count=len(chunk.data) // 2)
+        return resampler.process(samples).tobytes()
 
     def _feed(self, event: turns.Event) -> None:
         before = self.machine.state
