@@ -25,7 +25,7 @@ MARKER_AT = RATE                  # 1 s into the turn
 MARKER = (30000 * np.sin(2 * np.pi * 1000 * np.arange(RATE // 100) / RATE)).astype(np.int16)
 MARKER_THRESHOLD = 20000
 SILENT_RMS = 300.0
-SILENT_READS = 5
+SILENT_READS = 25  # 250 ms: a gap in a stuttering reply is not its end
 
 
 class Player:
@@ -95,7 +95,7 @@ class Listener:
                 self.levels.append((time.monotonic(), float(np.sqrt((x * x).mean()))))
 
     def silent_after(self, t: float, timeout: float = 2.0) -> float | None:
-        """Seconds from t to the start of the first 50 ms of silence; None when the sink was
+        """Seconds from t to the start of the first 250 ms of silence; None when the sink was
         already silent at t (a gap in the reply, not the press, silenced it)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
