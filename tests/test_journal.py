@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -107,16 +107,39 @@ def test_stale_journal_socket_is_not_taken_for_journald(tmp_path: Path) -> None:
     assert journal.journald_available(str(tmp_path / "missing")) is False
 
 
-def test_journald_vanishing_mid_run_falls_back_to_stderr(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    stderr = logging.StreamHandler()
-    stderr.setFormatter(journal.LineFormatter())
-    handler = journal.JournalHandler(stderr)
+# Runs in a private mount namespace with its own tmpfs on /run/systemd: the journal socket at its
+# fixed path is ours, first listening, then left behind stale as by a journald that went away.
+VANISHING = """
+import logging, socket, sys
+from daemon import journal
+listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+listener.bind(journal.JOURNAL_SOCKET)
+listener.settimeout(5)
+journal.setup("info")
+log = logging.getLogger("pttd.t")
+log.info("first", extra={"PTTD_TURN": 1})
+print(listener.recv(65536).decode())
+listener.close()
+log.info("second")
+journal.setup("info")
+log.info("third")
+print("handler", type(logging.getLogger().handlers[0]).__name__)
+"""
 
-    def refuse(*_a: object, **_k: object) -> None:
-        raise ConnectionRefusedError(111, "Connection refused")
 
-    handler._send = refuse
-    record = logging.LogRecord("pttd.x", logging.INFO, __file__, 1, "still logged", None, None)
-    handler.handle(record)
-    assert "still logged" in capsys.readouterr().err
+def test_journald_vanishing_then_stale_socket_falls_back_to_stderr() -> None:
+    if shutil.which("unshare") is None:
+        pytest.fail("unshare is needed: run make setup")
+    proc = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c",
+         'mkdir -p /run/systemd && mount -t tmpfs tmpfs /run/systemd && '
+         'mkdir /run/systemd/journal && exec "$0" -c "$1"', sys.executable, VANISHING],
+        capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 0, proc.stderr
+    *datagram, handler = proc.stdout.strip().splitlines()
+    assert handler == "handler StreamHandler"
+    for line in ("MESSAGE=first", "PRIORITY=6", "SYSLOG_IDENTIFIER=pttd", "PTTD_TURN=1"):
+        assert line in datagram
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 2, proc.stderr
+    assert lines[0].endswith("pttd.t: second") and lines[1].endswith("pttd.t: third")
