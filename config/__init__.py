@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import math
 import os
 import tomllib
@@ -145,8 +146,9 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
 
 
 def _fmt(value: Any) -> str:
+    """A value as a TOML user would write it, on one line whatever it contains."""
     if isinstance(value, str):
-        return '"' + value + '"'
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
@@ -167,7 +169,7 @@ def _allowed(meta: dict[str, Any], kind: str) -> str:
 _KIND = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
 
 
-def _convert(value: Any, typ: Any, meta: dict[str, Any], where: str) -> Any:
+def _convert(value: Any, typ: Any, meta: dict[str, Any], where: str, origin: str) -> Any:
     kind = _KIND.get(typ, str(typ))
     if typ is bool:
         ok = isinstance(value, bool)
@@ -181,13 +183,13 @@ def _convert(value: Any, typ: Any, meta: dict[str, Any], where: str) -> Any:
     else:
         ok = isinstance(value, str) and "\x00" not in value
     if not ok:
-        raise ConfigError(f"{where} = {_fmt(value)}: {_allowed(meta, kind)}")
+        raise ConfigError(f"{where} = {_fmt(value)}{origin}: {_allowed(meta, kind)}")
     choices = meta.get("choices")
     if choices and value not in choices:
-        raise ConfigError(f"{where} = {_fmt(value)}: {_allowed(meta, kind)}")
+        raise ConfigError(f"{where} = {_fmt(value)}{origin}: {_allowed(meta, kind)}")
     lo, hi = meta.get("lo"), meta.get("hi")
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise ConfigError(f"{where} = {_fmt(value)}: {_allowed(meta, kind)}")
+        raise ConfigError(f"{where} = {_fmt(value)}{origin}: {_allowed(meta, kind)}")
     return value
 
 
@@ -197,7 +199,14 @@ def _unknown(name: str, known: list[str], where: str) -> ConfigError:
     return ConfigError(f"{where}: unknown key {name!r}{hint}")
 
 
-def _build(cls: type, data: Any, prefix: str, section: str) -> Any:
+def _origin(env_keys: dict[tuple[str, str], str], section: str, key: str) -> str:
+    """Names the environment variable a value came from, since the file does not show it."""
+    var = env_keys.get((section, key))
+    return f" (from ${var})" if var else ""
+
+
+def _build(cls: type, data: Any, prefix: str, section: str,
+           env_keys: dict[tuple[str, str], str]) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix}[{section}] must be a table, got {_fmt(data)}")
     hints = get_type_hints(cls)
@@ -210,14 +219,15 @@ def _build(cls: type, data: Any, prefix: str, section: str) -> Any:
         if hints[name] == tuple[ContextTurn, ...]:
             if not isinstance(value, list):
                 raise ConfigError(f"{where}: must be a list of [[{section}.{name}]] tables")
-            kwargs[name] = tuple(_build(ContextTurn, v, prefix, f"{section}.{name}")
+            kwargs[name] = tuple(_build(ContextTurn, v, prefix, f"{section}.{name}", {})
                                  for v in value)
             continue
-        kwargs[name] = _convert(value, hints[name], dict(fields[name].metadata), where)
+        kwargs[name] = _convert(value, hints[name], dict(fields[name].metadata), where,
+                                _origin(env_keys, section, name))
     return cls(**kwargs)
 
 
-def _check_consistency(cfg: Config, prefix: str) -> None:
+def _check_consistency(cfg: Config, prefix: str, env_keys: dict[tuple[str, str], str]) -> None:
     live = cfg.live
     if live.reconnect_max_s < live.reconnect_min_s:
         raise ConfigError(f"{prefix}[live] reconnect_max_s = {live.reconnect_max_s:g}: "
@@ -227,12 +237,13 @@ def _check_consistency(cfg: Config, prefix: str) -> None:
                           f"must not be below keepalive_interval_s "
                           f"({live.keepalive_interval_s:g})")
     scheme = live.endpoint.split("://", 1)[0].lower() if "://" in live.endpoint else ""
+    endpoint = f"{prefix}[live] endpoint = {_fmt(live.endpoint)}" \
+               f"{_origin(env_keys, 'live', 'endpoint')}"
     if scheme not in ("ws", "wss"):
-        raise ConfigError(f'{prefix}[live] endpoint = "{live.endpoint}": '
-                          'must start with wss:// (or ws:// for a loopback host)')
+        raise ConfigError(f"{endpoint}: must start with wss:// (or ws:// for a loopback host)")
     if scheme == "ws" and not is_loopback_url(live.endpoint):
-        raise ConfigError(f'{prefix}[live] endpoint = "{live.endpoint}": ws:// is only allowed '
-                          "to a loopback host (127.0.0.1, ::1, localhost); use wss://")
+        raise ConfigError(f"{endpoint}: ws:// is only allowed to a loopback host "
+                          "(127.0.0.1, ::1, localhost); use wss://")
     a = cfg.audio
     if a.capture_channel >= a.capture_channels:
         raise ConfigError(f"{prefix}[audio] capture_channel = {a.capture_channel}: must be -1 "
@@ -263,20 +274,22 @@ def parse(text: str, name: str = "pttd.toml", env: dict[str, str] | None = None)
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{name}: TOML syntax error: {exc}") from None
+    env_keys: dict[tuple[str, str], str] = {}
     for var, (section, key) in (ENV_OVERRIDES.items() if env else ()):
         if var in env:
             table = data.setdefault(section, {})
             if isinstance(table, dict):
                 table[key] = env[var]
+                env_keys[section, key] = var
     sections = {f.name: f for f in dataclasses.fields(Config) if f.name != "path"}
     hints = get_type_hints(Config)
     kwargs: dict[str, Any] = {}
     for section, value in data.items():
         if section not in sections:
             raise _unknown(section, list(sections), name)
-        kwargs[section] = _build(hints[section], value, prefix, section)
+        kwargs[section] = _build(hints[section], value, prefix, section, env_keys)
     cfg = Config(**kwargs, path=name)
-    _check_consistency(cfg, prefix)
+    _check_consistency(cfg, prefix, env_keys)
     return cfg
 
 

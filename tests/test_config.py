@@ -132,8 +132,15 @@ def test_path_resolution_and_env_overrides(tmp_path: Path,
     assert cfg.audio.playback_device == "plughw:2"
     assert cfg.audio.capture_device == "hw:1"
     monkeypatch.setenv("PTTD_LOG_LEVEL", "loud")
-    with pytest.raises(ConfigError, match=r'\[log\] level = "loud"'):
+    with pytest.raises(ConfigError, match=r'\[log\] level = "loud" \(from \$PTTD_LOG_LEVEL\)'):
         config.load()
+    monkeypatch.setenv("PTTD_LOG_LEVEL", "info")
+    monkeypatch.setenv("PTTD_ENDPOINT", "ws://speaker.lan/\nx")
+    with pytest.raises(ConfigError) as err:
+        config.load()
+    assert str(err.value).count("\n") == 0
+    assert r'endpoint = "ws://speaker.lan/\nx" (from $PTTD_ENDPOINT)' in str(err.value)
+    monkeypatch.delenv("PTTD_ENDPOINT")
     monkeypatch.delenv("PTTD_CONFIG")
     assert config.resolve_path(None) == config.DEFAULT_PATH
 
