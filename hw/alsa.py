@@ -203,6 +203,12 @@ class Capture:
 
     Nothing leaves the device without a press: the ring only keeps the recent past, and the
     app reads it (from the pre-roll start) while armed.
+
+    The thread reads every period even while idle. Sleeping between batched reads cut its idle
+    CPU from 0.6 % to 0.2 % (pulse plugin, x86), but through ALSA's pulse plugin a sound server
+    that went away during the sleep deadlocked the next read (libpulse's pa_memimport_free waits
+    for a block the plugin still holds, under the lock the read needs), so the device was never
+    reported lost.
     """
 
     def __init__(self, cfg: AudioConfig, ring: Ring, *,
