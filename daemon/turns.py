@@ -8,7 +8,8 @@ Rules a user relies on:
   then live audio), the listen-start earcon and the listening LED.
 - A press while the reply plays is a barge-in: playback stops now, a new activity starts, and
   the old reply's remaining audio is discarded until the server ends that reply (`interrupted`
-  or `turnComplete`).
+  or `turnComplete`). When the server had already ended it (replies arrive faster than they
+  play, so this is the usual case), nothing is owed and the new reply plays as it comes.
 - A press while offline plays the error earcon and shows the error LED; nothing crashes and the
   session keeps reconnecting by itself.
 - Words the user spoke are never dropped silently: a turn whose audio could not be sent, or
@@ -175,6 +176,8 @@ class TurnMachine:
         # Replies still owed by the server for turns the user barged into: their audio and
         # completion events belong to the old turn and are dropped.
         self.stale_replies = 0
+        # The server still owes the end (turnComplete) of the reply to the last activity sent.
+        self.reply_pending = False
         self.got_reply = False
         self.playing = False
 
@@ -277,11 +280,14 @@ class TurnMachine:
             # Barge-in: cut the reply now; its remaining audio is stale until the server ends it.
             out.append(StopPlayback())
             self.playing = False
-            self.stale_replies += 1
+            if self.reply_pending:
+                self.stale_replies += 1
+                self.reply_pending = False
             self._end_turn("interrupted", out, interrupted=True)
         self._start_turn(out)
 
     def _finish_listening(self, out: list[Action]) -> None:
+        self.reply_pending = True
         out.append(StopStreaming())
         out.append(PlayEarcon("listen_stop"))
         self._go(State.THINKING, out)
@@ -304,11 +310,13 @@ class TurnMachine:
             self._go(self._rest(), out)
             # The turnComplete that follows belongs to this finished reply.
             self.stale_replies += 1
+            self.reply_pending = False
 
     def _turn_complete(self, out: list[Action]) -> None:
         if self.stale_replies:
             self.stale_replies -= 1
             return
+        self.reply_pending = False
         if self.state is State.SPEAKING:
             out.append(EndReply())
         elif self.state is State.THINKING:
@@ -322,6 +330,7 @@ class TurnMachine:
         was_ready = self.session_ready
         self.session_ready = False
         self.stale_replies = 0
+        self.reply_pending = False
         if self.state is State.LISTENING:
             out.append(CancelStreaming())
             self._fail("the Live session was lost while listening", out)

@@ -110,6 +110,30 @@ def test_barge_in_stops_the_reply_and_starts_a_new_turn(
     assert any(h.get("interrupted") for h in history)
 
 
+def test_barge_in_after_the_whole_reply_arrived_plays_the_next_reply(
+        tmp_path: Path, counter_sink: SimSink) -> None:
+    """As with the real service, the reply and its turnComplete are in long before the reply
+    has played: a press during playback owes the server nothing."""
+    with EmulatorThread(EmulatorOptions(pace="burst")) as emu, \
+            DaemonRig(tmp_path, counter_sink, emu) as d:
+        d.wait_ready()
+        d.control("press")
+        time.sleep(1.5)
+        d.control("release")
+        d.wait_state("speaking", timeout=10)
+        d.wait(lambda: emu.call(lambda e: e.replies) == 1 and any(
+            h.get("role") == "model" for h in emu.call(lambda e: list(e.sessions[0].history))),
+            5, "the server to finish the reply")
+        assert d.status()["playback"]["playing"]
+        assert d.control("press")["outcomes"].get("interrupted") == 1
+        time.sleep(0.5)
+        before = len(counter_sink.written())
+        d.control("release")
+        d.wait(lambda: d.status()["outcomes"].get("completed") == 1, 10, "the second reply")
+        assert d.stop()[0] == 0
+    assert len(counter_sink.written()) - before >= 0.5 * 24000 * 2
+
+
 def test_server_close_mid_reply_then_next_turn_works(
         tmp_path: Path, counter_sink: SimSink, emu: EmulatorThread) -> None:
     with DaemonRig(tmp_path, counter_sink, emu) as d:

@@ -56,6 +56,26 @@ def test_barge_in_stops_playback_starts_a_new_activity_and_drops_the_old_reply()
     assert m.state is State.SPEAKING
 
 
+def test_barge_in_after_the_server_finished_owes_nothing() -> None:
+    """Replies arrive faster than they play: the server's turnComplete is usually in before the
+    user barges into the tail of the playback. The next reply must then play, not be dropped
+    as the old one's."""
+    m = ready()
+    m.handle(t.Press())
+    m.handle(t.Release())
+    m.handle(t.ReplyAudio())
+    assert m.handle(t.TurnComplete()) == [t.EndReply()]
+    acts = m.handle(t.Press())
+    assert kinds(acts)[0] is t.StopPlayback
+    assert t.TurnEnded("interrupted", True) in acts
+    m.handle(t.Release())
+    assert m.accepts_audio
+    m.handle(t.ReplyAudio())
+    assert m.state is State.SPEAKING
+    assert m.handle(t.TurnComplete()) == [t.EndReply()]
+    assert t.TurnEnded("completed") in m.handle(t.PlaybackDrained())
+
+
 def test_press_while_offline_plays_the_error_earcon_and_keeps_going() -> None:
     m = TurnMachine()
     acts = m.handle(t.Press())
@@ -163,6 +183,21 @@ class Machine(RuleBasedStateMachine):
             self._apply(t.ReplyAudio())
         self._apply(t.TurnComplete())
         self._apply(t.PlaybackDrained())
+
+    # Only when the server owes no earlier reply's end (which would rightly hold the new one).
+    @precondition(lambda self: self.m.state is State.IDLE and self.m.stale_replies == 0)
+    @rule(server_done=st.booleans())
+    def barge_into_a_reply(self, server_done: bool) -> None:
+        self._apply(t.Press())
+        self._apply(t.Release())
+        self._apply(t.ReplyAudio())
+        if server_done:
+            self._apply(t.TurnComplete())
+        self._apply(t.Press())
+        self._apply(t.Release())
+        if not server_done:
+            self._apply(t.TurnComplete())           # the end of the reply barged into
+        assert self.m.accepts_audio, "the new turn's reply must play"
 
     @invariant()
     def audio_streams_only_inside_an_activity(self) -> None:
