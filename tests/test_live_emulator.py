@@ -188,6 +188,20 @@ def test_realtime_pace_spreads_the_reply_over_its_duration() -> None:
     assert spread >= 0.56 - 0.04 - 0.005   # 15 chunks of 40 ms: the last leaves 560 ms in
 
 
+def test_reply_max_ms_cuts_the_echo() -> None:
+    async def main(url: str) -> bytes:
+        ws = await open_session(url)
+        await speak(ws, tone16k(1000, hz=300))
+        events, _ = await read_turn(ws)
+        await ws.close()
+        return b"".join(e.data for e in events if isinstance(e, p.AudioChunk))
+
+    with EmulatorThread(pace="burst", reply_max_ms=250) as emu:
+        reply = asyncio.run(main(emu.url))
+    assert len(reply) == 250 * 48
+    assert abs(dominant_hz(reply, 24000) - 300) < 5
+
+
 def test_barge_in_interrupts_without_generation_complete() -> None:
     async def main(url: str) -> list[Any]:
         ws = await open_session(url)

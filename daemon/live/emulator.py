@@ -84,6 +84,7 @@ class EmulatorOptions:
     api_key: str | None = None             # None: any non-empty key
     known_models: tuple[str, ...] = ()     # non-empty: other models are refused with 1008
     record: str | None = None              # append every client frame here as a JSON line
+    reply_max_ms: int = 0                  # > 0: echoed replies are cut to this long
 
 
 def truncate_reason(reason: str) -> str:
@@ -573,6 +574,8 @@ class Emulator:
             if s.transcribe_out:
                 await self._send(s, {"serverContent": {"outputTranscription": {"text": answer}}})
             out = _echo_audio(pcm) if pcm else _tone(min(2000, 200 + 20 * len(text)))
+            if o.reply_max_ms:
+                out = out[:o.reply_max_ms * OUTPUT_RATE * 2 // 1000]
             out_ms = len(out) * 1000 // (2 * OUTPUT_RATE)
             await self._stream(s, out)
         await self._send(s, {"serverContent": {"generationComplete": True}})
