@@ -37,8 +37,10 @@ FAULTS: list[tuple[str, dict[str, object], bool]] = [
 def proc_figures(pid: int) -> dict[str, int]:
     status = Path(f"/proc/{pid}/status").read_text().splitlines()
     rss = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
-    return {"rss_kb": rss, "fds": len(os.listdir(f"/proc/{pid}/fd")),
-            "threads": len(os.listdir(f"/proc/{pid}/task"))}
+    tasks = os.listdir(f"/proc/{pid}/task")
+    names = Counter(Path(f"/proc/{pid}/task/{t}/comm").read_text().strip() for t in tasks)
+    return {"rss_kb": rss, "fds": len(os.listdir(f"/proc/{pid}/fd")), "threads": len(tasks),
+            "thread_names": dict(names)}
 
 
 def soak(tmp_path: Path, sink: SimSink, turns: int, hold: tuple[float, float],
@@ -151,7 +153,7 @@ def check(result: dict[str, object], turns: int) -> None:
     assert isinstance(start, dict) and isinstance(end, dict)
     assert end["rss_kb"] - start["rss_kb"] < 2048
     for key in ("fds", "threads", "tasks"):
-        assert end[key] == start[key], key
+        assert end[key] == start[key], (key, start, end)
 
 
 def test_short_soak(tmp_path: Path, counter_sink: SimSink) -> None:
