@@ -198,8 +198,11 @@ def test_reply_max_ms_cuts_the_echo() -> None:
 
     with EmulatorThread(pace="burst", reply_max_ms=250) as emu:
         reply = asyncio.run(main(emu.url))
+        sent = list(emu.emulator.audio_sent)
     assert len(reply) == 250 * 48
     assert abs(dominant_hz(reply, 24000) - 300) < 5
+    assert b"".join(chunk for _, chunk in sent) == reply
+    assert [t for t, _ in sent] == sorted(t for t, _ in sent)
 
 
 def test_barge_in_interrupts_without_generation_complete() -> None:

@@ -158,6 +158,8 @@ class Emulator:
         self.frames: list[tuple[int, Any]] = []    # (session id, client frame)
         self.frame_times: list[float] = []         # time.monotonic() each frame arrived
         self.sent: list[tuple[int, bytes]] = []     # (session id, server frame as UTF-8 JSON)
+        # (time.monotonic() handed to the socket, 24 kHz PCM) of the latest reply chunks
+        self.audio_sent: deque[tuple[float, bytes]] = deque(maxlen=4096)
         self.handles: dict[str, tuple[dict[str, Any], ...]] = {}
         self.upgrades: list[int] = []               # HTTP status of each upgrade answered
         self.replies = 0
@@ -615,6 +617,7 @@ class Emulator:
             elif corrupt == "rate":
                 rate = arg
             await self._send_raw(s, _audio_frame(chunk, rate))
+            self.audio_sent.append((time.monotonic(), chunk))
 
     async def _resumption_update(self, s: Session) -> None:
         handle = f"emu-{s.id}-{secrets.token_hex(6)}"

@@ -36,7 +36,12 @@ from fixtures_daemon import DaemonRig  # noqa: E402
 from daemon.demo import PHRASES, speak  # noqa: E402
 from daemon.live.emulator import EmulatorOptions, EmulatorThread  # noqa: E402
 from hw.simsink import SimSink  # noqa: E402
-from tests.bench.blackbox import Listener, Player, marker_arrival  # noqa: E402
+from tests.bench.blackbox import (  # noqa: E402
+    Listener,
+    Player,
+    marker_arrival,
+    reply_marker_due,
+)
 
 TICK = os.sysconf("SC_CLK_TCK")
 HOLD_S = 2.0
@@ -175,16 +180,22 @@ def one_run(client: Pttd | Reference, seconds: float, idle_s: float, player: Pla
         figures["idle_cpu_pct"] = 100 * (cpu_seconds(client.pid) - c0) / (time.monotonic() - t0)
         c0, t0 = cpu_seconds(client.pid), time.monotonic()
         markers: list[float] = []
+        reply_delays: list[float] = []
         turns = 0
         while time.monotonic() - t0 < seconds:
             player.play("speech")
             client.press()
             time.sleep(HOLD_S)
             client.release()
+            released = time.monotonic()
             if player.marker_written_at is not None:
                 markers.append(player.marker_written_at)
             player.play("silence")
             wait_until(client.reply_done, REPLY_WAIT_S)
+            due = reply_marker_due(emu.call(lambda e: list(e.audio_sent)), released)
+            heard = listener.marker_heard(due) if due is not None else None
+            if heard is not None and due is not None:
+                reply_delays.append((heard - due) * 1000)
             turns += 1
         figures["stream_cpu_pct"] = 100 * (cpu_seconds(client.pid) - c0) / (time.monotonic() - t0)
         figures["peak_rss_mb"] = peak_rss_mb(client.pid)
@@ -194,6 +205,8 @@ def one_run(client: Pttd | Reference, seconds: float, idle_s: float, player: Pla
                   if (arrived := marker_arrival(frames, times, at)) is not None]
         if delays:
             figures["input_marker_ms"] = statistics.median(delays)
+        if reply_delays:
+            figures["reply_marker_ms"] = statistics.median(reply_delays)
         silence = barge_in(client, player, listener)
         if silence is not None:
             figures["barge_in_silence_ms"] = silence
@@ -237,6 +250,7 @@ LABELS = {
     "start_ready_ms": "start -> READY / setupComplete, ms",
     "turns": "turns in the streaming window",
     "input_marker_ms": "black box: input marker -> at the server, ms",
+    "reply_marker_ms": "black box: reply marker due -> played by the sink, ms",
     "barge_in_silence_ms": "black box: barge-in press -> sink silent, ms",
 }
 

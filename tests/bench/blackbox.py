@@ -3,9 +3,12 @@
 
 - input marker: a loud 10 ms tone burst 1 s into each held turn; latency = its arrival at the
   emulator minus the moment the bench handed it to ALSA.
+- reply marker: the echoed reply carries the same burst back; latency = the first 10 ms in
+  which the sink plays it minus the moment it was due (the emulator, pacing in real time,
+  handed its chunk to the socket, plus its offset in that chunk).
 - barge-in: while the reply (an echoed steady tone) plays, the bench presses; latency = the
   first moment the sink is silent minus the press.
-Both include the null sink's own latency, the same for every client measured.
+All include the null sink's own latency, the same for every client measured.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ PERIOD = 160                      # 10 ms
 MARKER_AT = RATE                  # 1 s into the turn
 MARKER = (30000 * np.sin(2 * np.pi * 1000 * np.arange(RATE // 100) / RATE)).astype(np.int16)
 MARKER_THRESHOLD = 20000
+MARKER_RMS = 8000.0          # a 10 ms read holding at least half the burst; speech stays below
+REPLY_RATE = 24000
 SILENT_RMS = 300.0
 SILENT_READS = 25  # 250 ms: a gap in a stuttering reply is not its end
 
@@ -107,6 +112,14 @@ class Listener:
             time.sleep(0.05)
         return None
 
+    def marker_heard(self, due: float, timeout: float = 1.0) -> float | None:
+        """When the sink first played the marker burst at or after `due` (None: not within
+        `timeout`)."""
+        for ts, rms in list(self.levels):
+            if due <= ts <= due + timeout and rms > MARKER_RMS:
+                return ts
+        return None
+
     def loud_before(self, t: float) -> bool:
         return any(rms > SILENT_RMS * 4 for ts, rms in list(self.levels) if t - 0.1 <= ts < t)
 
@@ -128,4 +141,16 @@ def marker_arrival(frames: list[tuple[int, object]], times: list[float],
         data = b64decode(audio["audio"]["data"])
         if len(data) >= 2 and np.abs(np.frombuffer(data, dtype="<i2")).max() > MARKER_THRESHOLD:
             return t
+    return None
+
+
+def reply_marker_due(audio_sent: list[tuple[float, bytes]], since: float) -> float | None:
+    """When the marker echoed in the reply was due to play: its chunk's send time plus its
+    offset in the chunk."""
+    for t, chunk in audio_sent:
+        if t < since:
+            continue
+        loud = np.flatnonzero(np.abs(np.frombuffer(chunk, dtype="<i2")) > MARKER_THRESHOLD)
+        if loud.size:
+            return t + loud[0] / REPLY_RATE
     return None
