@@ -86,12 +86,15 @@ class Run:
 class Pttd:
     name = "pttd"
 
+    period_ms = 20
+
     def __init__(self, work: Path, sink: SimSink, emu: EmulatorThread) -> None:
         self.rig = DaemonRig(work, sink, emu, config="[earcons]\nenabled = false\n",
                              env={"GPIOZERO_PIN_FACTORY": "mock"})
         # The production log level, not the rig's debug.
         path = self.rig.config_path
-        path.write_text(path.read_text().replace('level = "debug"', 'level = "info"'))
+        path.write_text(path.read_text().replace('level = "debug"', 'level = "info"')
+                        .replace("[audio]\n", f"[audio]\nperiod_ms = {self.period_ms}\n"))
 
     def start(self) -> float:
         self.rig.start()
@@ -292,7 +295,10 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs per client (alternating)")
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--no-write", action="store_true", help="do not write results.md")
+    parser.add_argument("--period-ms", type=int, choices=(10, 20, 40), default=20,
+                        help="pttd's audio.period_ms (the shipped default is 20)")
     args = parser.parse_args()
+    Pttd.period_ms = args.period_ms
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="pttd-bench-") as tmp:
         work = Path(tmp)
@@ -320,7 +326,8 @@ def main() -> int:
     versions = ", ".join(f"{p} {metadata.version(p)}" for p in
                          ("websockets", "google-genai", "pyalsaaudio", "numpy", "soxr"))
     header = (f"# pttd benchmark\n\n{datetime.date.today()}, {platform.machine()}, "
-              f"{os.cpu_count()} cores, Python {platform.python_version()}; {versions}.\n"
+              f"{os.cpu_count()} cores, Python {platform.python_version()}; {versions}; "
+              f"pttd audio.period_ms = {args.period_ms}.\n"
               f"{args.runs} runs per client, alternating; each: {args.idle_seconds:g} s idle "
               f"with a warm session, then {args.seconds:g} s of press-to-talk turns ({HOLD_S:g} s "
               "held, then the echoed reply, paced in real time), then one barge-in. The microphone "
