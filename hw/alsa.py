@@ -198,6 +198,15 @@ def capture_ring(cfg: AudioConfig, slack_s: float = 5.0) -> Ring:
     return Ring(CAPTURE_RATE * cfg.preroll_ms // 1000 + round(CAPTURE_RATE * slack_s))
 
 
+def _join(thread: threading.Thread | None, stuck: str) -> None:
+    """Wait for a device thread, bounded: a read or write blocked in a driver must not hold up
+    the daemon's exit (the thread is a daemon thread; the process ends without it)."""
+    if thread is not None:
+        thread.join(timeout=2.0)
+        if thread.is_alive():
+            log.warning(stuck)
+
+
 class Capture:
     """Continuous microphone capture into a Ring of mono 16 kHz samples.
 
@@ -236,11 +245,8 @@ class Capture:
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            if self._thread.is_alive():
-                log.warning("capture thread did not stop within 2 s (device read blocked)")
-            self._thread = None
+        _join(self._thread, "capture thread did not stop within 2 s (device read blocked)")
+        self._thread = None
 
     def arm(self, notify: Callable[[int, float], None] | None) -> None:
         """Call notify(ring_head, t_read) after each period while set; None disarms."""
@@ -361,11 +367,8 @@ class Playback:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-            if self._thread.is_alive():
-                log.warning("playback thread did not stop within 2 s (device write blocked)")
-            self._thread = None
+        _join(self._thread, "playback thread did not stop within 2 s (device write blocked)")
+        self._thread = None
 
     def feed(self, pcm: bytes | memoryview, received_at: float | None = None) -> None:
         """Queue 24 kHz mono s16le reply audio; an odd trailing byte waits for the next feed."""

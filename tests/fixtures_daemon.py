@@ -23,6 +23,7 @@ import pytest
 from fixtures_audio import counter
 from fixtures_journal import WITH_JOURNALD
 
+from daemon.control import request
 from daemon.live.emulator import EmulatorThread
 from hw.simsink import SimSink
 
@@ -127,17 +128,7 @@ class DaemonRig:
     # ------------------------------------------------------------ talking to it
 
     def control(self, command: str, timeout: float = 5.0) -> dict[str, Any]:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(timeout)
-            s.connect(str(self.socket_path))
-            s.sendall(command.encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-        return json.loads(data)
+        return request(str(self.socket_path), command, timeout)
 
     def wait(self, predicate: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
         deadline = time.monotonic() + timeout

@@ -242,10 +242,7 @@ class LiveClient:
         self._in_activity = True
 
     async def activity_end(self) -> None:
-        self._in_activity = False
-        self._awaiting_reply = True
-        self._poke()
-        await self._send(protocol.activity_end())
+        await self._end_speech(protocol.activity_end())
 
     async def send_audio(self, pcm: bytes | bytearray | memoryview) -> None:
         """16 kHz PCM16LE mic audio (hot path: one base64 pass, one send)."""
@@ -255,10 +252,14 @@ class LiveClient:
             self._in_activity = True
 
     async def audio_stream_end(self) -> None:
+        await self._end_speech(protocol.audio_stream_end())
+
+    async def _end_speech(self, message: str) -> None:
+        """The user stopped talking (button or server VAD): from now on a reply is owed."""
         self._in_activity = False
         self._awaiting_reply = True
         self._poke()
-        await self._send(protocol.audio_stream_end())
+        await self._send(message)
 
     async def send_text(self, text: str) -> None:
         await self._send(protocol.text(text))

@@ -159,7 +159,7 @@ class Emulator:
         self.frame_times: list[float] = []         # time.monotonic() each frame arrived
         self.sent: list[tuple[int, bytes]] = []     # (session id, server frame as UTF-8 JSON)
         # (time.monotonic() handed to the socket, 24 kHz PCM) of the latest reply chunks
-        self.audio_sent: deque[tuple[float, bytes]] = deque(maxlen=4096)
+        self.audio_sent: deque[tuple[float, bytes]] = deque(maxlen=1024)
         self.handles: dict[str, tuple[dict[str, Any], ...]] = {}
         self.upgrades: list[int] = []               # HTTP status of each upgrade answered
         self.replies = 0

@@ -15,7 +15,6 @@ import argparse
 import datetime
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from fixtures_daemon import DaemonRig  # noqa: E402
 
+from daemon.control import request  # noqa: E402
 from daemon.demo import PHRASES, speak  # noqa: E402
 from daemon.live.emulator import EmulatorOptions, EmulatorThread  # noqa: E402
 from hw.simsink import SimSink  # noqa: E402
@@ -59,22 +59,6 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def request(path: Path, command: str) -> dict:
-    import json
-
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(5)
-        s.connect(str(path))
-        s.sendall(command.encode() + b"\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return json.loads(data)
 
 
 @dataclass
@@ -145,13 +129,13 @@ class Reference:
         return (time.monotonic() - t0) * 1000
 
     def press(self) -> None:
-        self.turns = request(self.sock, "press")["turns"]
+        self.turns = request(str(self.sock), "press")["turns"]
 
     def release(self) -> None:
-        request(self.sock, "release")
+        request(str(self.sock), "release")
 
     def reply_done(self) -> bool:
-        return request(self.sock, "status")["turns"] > self.turns
+        return request(str(self.sock), "status")["turns"] > self.turns
 
     def stats(self) -> dict:
         return {}
