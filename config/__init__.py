@@ -72,6 +72,11 @@ class LiveConfig:
     reconnect_max_s: float = _opt(30.0, lo=1.0, hi=3600.0)
 
 
+# ALSA periods on offer. Each period is one wake-up of the audio threads (and, through a
+# sound server, of its client thread): 200 ms is five a second, 20 ms is fifty.
+PERIODS_MS = (10, 20, 40, 50, 100, 200)
+
+
 @dataclass(frozen=True)
 class AudioConfig:
     capture_device: str = _opt("default")
@@ -80,7 +85,7 @@ class AudioConfig:
     playback_rate: int = _opt(24000, lo=8000, hi=192000)
     capture_channels: int = _opt(1, lo=1, hi=8)
     capture_channel: int = _opt(-1, lo=-1, hi=7)
-    period_ms: int = _opt(20, choices=(10, 20, 40))
+    period_ms: int = _opt(200, choices=PERIODS_MS)
     preroll_ms: int = _opt(300, lo=0, hi=2000)
     prebuffer_ms: int = _opt(80, lo=0, hi=2000)
     volume: float = _opt(1.0, lo=0.0, hi=4.0)

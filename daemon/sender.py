@@ -2,7 +2,8 @@
 
 One task owns every client message of a turn (activityStart, the pre-roll, the live periods,
 activityEnd), so they can never be reordered, and it wakes once per captured period only while
-a turn is streaming: an idle daemon has no per-period wake-ups at all.
+a turn is streaming: an idle daemon has no per-period wake-ups at all. On release it waits for
+the period that holds the release instant before activityEnd, so the last syllable is sent.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ class Sender:
         self._streaming = False
         self._period_at = 0.0
         self._period_head = 0
+        self._read_at = 0.0
+        self._landed = asyncio.Event()
         self.samples_sent = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -89,11 +92,14 @@ class Sender:
 
     def _period_ready(self, head: int, t_read: float) -> None:
         self._period_head, self._period_at = head, t_read
+        self._read_at = t_read
+        self._landed.set()
         self._wake.set()
 
     def _stop_streaming(self) -> None:
         self._streaming = False
         self._capture.arm(None)
+        self._landed.set()
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -123,8 +129,12 @@ class Sender:
     async def _begin(self, cmd: _Start) -> bool:
         # Arm first, so no period captured while activityStart is on its way is missed.
         self._capture.arm(self._on_period)
-        held = max(0.0, time.monotonic() - cmd.edge)
-        self._pos = self._ring.back(int((held * 1000 + cmd.preroll_ms) * self._rate / 1000))
+        # The pre-roll reaches back from the edge in time, not from the ring head, which is as
+        # old as the latest period: counting from the head would send up to a period more of
+        # what was said before the press.
+        head, landed_at = self._capture.landed
+        reach = max(0.0, landed_at - cmd.edge + cmd.preroll_ms / 1000)
+        self._pos = max(head - int(reach * self._rate), self._ring.oldest)
         self.samples_sent = 0
         self._streaming = True
         if (self._live.cfg.turn_detection == "button"
@@ -136,6 +146,7 @@ class Sender:
     async def _end(self, cmd: _Stop) -> bool:
         if not self._streaming:
             return True
+        tail_at = await self._tail(cmd.released_at)
         ok = await self._drain()
         self._stop_streaming()
         if not ok:
@@ -143,8 +154,27 @@ class Sender:
         end = self._live.audio_stream_end() if cmd.server_vad else self._live.activity_end()
         if not await self._guard("activityEnd", end):
             return False
-        self._stats.release_to_activity_end.record(cmd.released_at, time.monotonic())
+        now = time.monotonic()
+        self._stats.release_to_activity_end.record(cmd.released_at, now)
+        if tail_at is not None:
+            self._stats.tail_to_activity_end.record(tail_at, now)
         return True
+
+    async def _tail(self, released_at: float) -> float | None:
+        """Wait until the capture period holding `released_at` is in the ring; when it was read,
+        or None if it did not come within two periods (a stalled or lost microphone)."""
+        deadline = time.monotonic() + 2 * self._capture.period_s
+        while self._read_at < released_at:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._streaming or not self._capture.online:
+                return None
+            self._landed.clear()
+            try:
+                async with asyncio.timeout(left):
+                    await self._landed.wait()
+            except TimeoutError:
+                return None
+        return self._read_at
 
     async def _drain(self) -> bool:
         """Send everything captured since the last send; False when the session is gone."""

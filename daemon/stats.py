@@ -49,7 +49,7 @@ class Stats:
 
     NAMES = ("capture_to_send_ms", "receive_to_alsa_ms", "prebuffer_wait_ms",
              "press_to_activity_start_ms", "release_to_activity_end_ms",
-             "release_to_first_audio_ms")
+             "tail_to_activity_end_ms", "release_to_first_audio_ms")
 
     def __init__(self) -> None:
         self.capture_to_send = LatencyStats()
@@ -57,6 +57,9 @@ class Stats:
         self.prebuffer_wait = LatencyStats(256)
         self.press_to_activity_start = LatencyStats(256)
         self.release_to_activity_end = LatencyStats(256)
+        # From the capture period holding the release to activityEnd: what release costs
+        # beyond waiting for that period.
+        self.tail_to_activity_end = LatencyStats(256)
         self.release_to_first_audio = LatencyStats(256)
         self._summary: dict[str, dict[str, float | int]] | None = None
         self._summary_at = 0.0

@@ -35,6 +35,8 @@ log = logging.getLogger("pttd.audio")
 CAPTURE_RATE = 16000
 REPLY_RATE = 24000
 PERIODS = 4
+# A late reply gets this much silence at a time, once ALSA holds less than this much audio.
+LOW_WATER_S = 0.020
 BACKOFF_MIN_S = 0.2
 BACKOFF_MAX_S = 5.0
 EPIPE = -errno.EPIPE
@@ -181,9 +183,23 @@ class _Status:
             self.callback(False, message)
 
 
+_PR_SET_NAME = 15
+try:
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):
+    _prctl = None
+
+
+def _name_os_thread() -> None:
+    """Give the kernel thread the Python thread's name (`top -H`, `ps -L`, per-thread CPU)."""
+    if _prctl is not None:
+        _prctl(_PR_SET_NAME, threading.current_thread().name.encode()[:15], 0, 0, 0)
+
+
 def _guarded(status: _Status, target: Callable[[], None]) -> Callable[[], None]:
     """An audio thread body that, if a bug (ours or a callback's) kills it, says so once."""
     def run() -> None:
+        _name_os_thread()
         try:
             target()
         except Exception:
@@ -226,6 +242,10 @@ class Capture:
         self.ring = ring
         self.rate = CAPTURE_RATE
         self.period_frames = cfg.capture_rate * cfg.period_ms // 1000
+        self.period_s = cfg.period_ms / 1000
+        # (ring head, monotonic time) of the latest period, one tuple so a reader on another
+        # thread gets a matching pair: the head alone is up to a period old.
+        self.landed: tuple[int, float] = (0, 0.0)
         self.overruns = 0
         self.granted = ""
         self._status = _Status("capture", cfg.capture_device, on_status)
@@ -269,6 +289,7 @@ class Capture:
                 continue
             backoff.reset()
             self.period_frames = granted.period_frames
+            self.period_s = granted.period_frames / granted.rate
             self.granted = granted.describe()
             note = "" if granted.rate == CAPTURE_RATE else f", resampled to {CAPTURE_RATE} Hz"
             self._status.up(f"capture device {granted.device!r} open: {self.granted}{note}")
@@ -294,6 +315,7 @@ class Capture:
                 raise DeviceError(f"read returned {n}")
             t_read = time.monotonic()
             ring.write(resampler.process(mix.process(np.frombuffer(data, dtype=np.int16))))
+            self.landed = (ring.head, t_read)
             notify = self._notify
             if notify is not None:
                 notify(ring.head, t_read)
@@ -303,8 +325,9 @@ class Playback:
     """Reply playback through a jitter buffer, with earcons mixed into the same stream.
 
     The thread sleeps on a condition while there is nothing to play (no periodic wake-ups),
-    starts a reply once `prebuffer_ms` is buffered or the reply has ended, writes whole periods,
-    fills gaps inside a reply with silence, and drains at the end so the last word is heard.
+    starts a reply once `prebuffer_ms` is buffered or the reply has ended, then hands audio to
+    ALSA as it arrives (the device's buffer, `PERIODS` periods, is the jitter buffer), fills gaps
+    inside a reply with silence, and drains at the end so the last word is heard.
 
     The PCM stays open between replies, stopped (dropped) so it holds no audio: measured through
     the pulse plugin, the idle process used 0.08 ms CPU per second with it open against 0.10 ms/s
@@ -321,6 +344,7 @@ class Playback:
         self.granted = ""
         self.rate = cfg.playback_rate
         self.on_written: Callable[[float, float], None] | None = None
+        self.on_prebuffered: Callable[[float, float], None] | None = None
         self._on_drained = on_drained
         self._status = _Status("playback", cfg.playback_device, on_status)
         self._earcons_cfg = earcons
@@ -351,7 +375,10 @@ class Playback:
         self._mix: np.ndarray
         self._gain: np.ndarray
         self._period_s: float
+        self._low_water: int  # frames: a late reply gets silence when ALSA holds less
         self._in_gap = False
+        self._started_at: float | None = None  # monotonic time of the stream's first write
+        self._written = 0                       # frames written since then
 
     @property
     def online(self) -> bool:
@@ -458,7 +485,7 @@ class Playback:
                     self._pcm.drop()
                     self._reset_stream()
                 else:
-                    self._play_period()
+                    self._service()
             except alsaaudio.ALSAAudioError as exc:
                 self._lost(exc)
                 with self._cond:
@@ -489,10 +516,11 @@ class Playback:
         self._dev = Fifo(granted.period_frames * 8)
         self._inbuf = np.zeros(math.ceil(granted.period_frames * REPLY_RATE / granted.rate),
                                dtype=np.int16)
-        self._out = np.zeros(granted.period_frames, dtype=np.int16)
-        self._mix = np.zeros(granted.period_frames, dtype=np.int32)
-        self._gain = np.zeros(granted.period_frames, dtype=np.float32)
+        self._out = np.zeros(granted.buffer_frames, dtype=np.int16)
+        self._mix = np.zeros(granted.buffer_frames, dtype=np.int32)
+        self._gain = np.zeros(granted.buffer_frames, dtype=np.float32)
         self._period_s = granted.period_frames / granted.rate
+        self._low_water = max(1, round(granted.rate * LOW_WATER_S))
         self._in_gap = False
         note = "" if granted.rate == REPLY_RATE else f", resampled from {REPLY_RATE} Hz"
         for name in NAMES:
@@ -527,6 +555,7 @@ class Playback:
             self._on_drained()
 
     def _reset_stream(self) -> None:
+        self._started_at = None
         self._resampler.reset()
         self._dev.clear()
         self.playing = False
@@ -561,42 +590,87 @@ class Playback:
         return (self._ended and len(self._in) == 0 and len(self._dev) == 0
                 and self._resampler.drained)
 
-    def _play_period(self) -> None:
-        out = self._out
-        period = len(out)
+    def _space(self) -> tuple[int, int]:
+        """(frames ALSA takes now without blocking, frames it still has to play).
+
+        What is left to play is the smaller of what ALSA reports and what the clock says since
+        the stream started: a sound server reports room only once per period it consumed, so
+        between its reports ALSA's figure overstates what is left by up to a period.
+        """
+        assert self._pcm is not None
+        buffer = self._granted.buffer_frames
+        # Only a running stream holds audio: after drop() the PCM sits in SETUP with avail() 0
+        # until the next write prepares it, and after an underrun the write recovers it.
+        if self._pcm.state() != alsaaudio.PCM_STATE_RUNNING:
+            self._started_at = None
+            return buffer, 0
+        avail = self._pcm.avail()
+        if avail < 0:
+            self._started_at = None
+            return buffer, 0
+        avail = min(avail, buffer)
+        queued = buffer - avail
+        if self._started_at is not None:
+            played = round((time.monotonic() - self._started_at) * self.rate)
+            queued = min(queued, max(0, self._written - played))
+        return avail, queued
+
+    def _service(self) -> None:
+        """One pass: write all the audio ALSA has room for, then sleep until there is more.
+
+        Reply audio goes to ALSA as soon as it arrives, so ALSA's own buffer is the jitter
+        buffer and the thread wakes once per received chunk (once per half buffer in a burst)
+        instead of once per period. A reply that is late gets silence only when ALSA is about
+        to run dry, so the stream keeps running and no device underrun follows.
+        """
+        room, queued = self._space()
         with self._cond:
             in_reply = self._reply_ready()
+            starting = in_reply and not self._started
             self._started = in_reply
-        n = self._take(out) if in_reply else 0
-        if in_reply and n < period:
-            with self._cond:
-                self._cond.wait_for(lambda: self._ended or self._drop or self._stopping or
-                                    len(self._in) >= self._inbuf.size,
-                                    timeout=self._period_s)
-                if self._drop or self._stopping:
-                    return
-            n += self._take(out[n:])
-            with self._cond:
-                ended = self._ended
-            if n < period and not ended:
-                out[n:] = 0
-                n = period
-                if not self._in_gap:
-                    self.underruns += 1
-                    log.debug("reply audio late: filled with silence (%d gaps so far)",
-                              self.underruns)
-                self._in_gap = True
-            else:
-                self._in_gap = False
+            seen = (self._fed, self._ended)
+            ended = self._ended
+        out = self._out[:room]
+        n = self._take(out) if in_reply and room else 0
+        if n:
+            self._in_gap = False
+        elif in_reply and room and not ended and queued <= self._low_water:
+            n = min(room, self._low_water)
+            out[:n] = 0
+            if not self._in_gap:
+                self.underruns += 1
+                log.debug("reply audio late: filled with silence (%d gaps so far)",
+                          self.underruns)
+            self._in_gap = True
         n = self._mix_earcon(out, n)
         if n:
             self._apply_volume(out[:n])
-            self._write(out[:n])
+            self._write(out[:n], starting)
+            queued += n
         with self._cond:
             done = in_reply and self._reply and self._reply_done()
             idle = self._earcon is None and (done or not self._reply)
+            pending = self._earcon is not None or (
+                in_reply and (len(self._in) > 0 or len(self._dev) > 0))
         if idle:
             self._finish(done)
+        else:
+            self._sleep(pending, queued, seen)
+
+    def _sleep(self, pending: bool, queued: int, seen: tuple[int, bool]) -> None:
+        """Until ALSA has room for what is pending, or new audio, or the reply runs late."""
+        with self._cond:
+            if self._drop or self._stopping:
+                return
+            if pending:
+                # ALSA is full: nothing to do until half its buffer has played (or a barge-in).
+                half = self._granted.buffer_frames // 2
+                self._cond.wait_for(lambda: self._drop or self._stopping,
+                                    timeout=max(queued - half, self._low_water) / self.rate)
+            elif (self._fed, self._ended) == seen:
+                left = queued - self._low_water
+                if left > 0:
+                    self._cond.wait(left / self.rate)
 
     def _mix_earcon(self, out: np.ndarray, n: int) -> int:
         with self._cond:
@@ -624,48 +698,37 @@ class Playback:
         np.clip(gain, -32768, 32767, out=gain)
         np.copyto(samples, gain, casting="unsafe")
 
-    def _room(self, frames: int) -> bool:
-        """Wait until ALSA can take `frames` without blocking; False if a barge-in came first.
-
-        Waiting here on the condition rather than inside a blocking write is what lets
-        stop_now() reach pcm.drop() at once instead of after the current period.
-        """
+    def _write(self, samples: np.ndarray, starting: bool) -> None:
+        """Write what ALSA has room for (so this never blocks); report chunks handed over."""
         assert self._pcm is not None
-        while True:
-            # Only a running stream drains by itself: after drop() the PCM sits in SETUP with
-            # avail() == 0 until the next write prepares it, so waiting there never ends.
-            if self._pcm.state() != alsaaudio.PCM_STATE_RUNNING:
-                return True
-            avail = self._pcm.avail()
-            if avail < 0 or avail >= frames:
-                return True
-            timeout = max((frames - avail) / self.rate, self._period_s / 4)
-            with self._cond:
-                if self._cond.wait_for(lambda: self._drop or self._stopping, timeout=timeout):
-                    return False
-
-    def _write(self, samples: np.ndarray) -> None:
-        assert self._pcm is not None
-        if not self._room(len(samples)):
-            return
+        t = time.monotonic()
         written = self._pcm.write(samples)
         if written == EPIPE:
             self.underruns += 1
             log.debug("playback underrun (%d so far)", self.underruns)
+            self._started_at = None
+            t = time.monotonic()
             written = self._pcm.write(samples)
         if written < 0:
             raise alsaaudio.ALSAAudioError(f"write returned {written}")
+        if self._started_at is None:
+            self._started_at, self._written = t, 0
+        self._written += len(samples)
         t = time.monotonic()
         self.playing = True
         if self._chunks and self.on_written is not None:
-            on_written = self.on_written
             with self._cond:
                 consumed = self._consumed
                 ready = []
                 while self._chunks and self._chunks[0][0] < consumed:
                     ready.append(self._chunks.popleft()[1])
+            if starting and ready and self.on_prebuffered is not None:
+                # The chunks that waited for the prebuffer: their wait is reported once, as
+                # the reply's prebuffer wait, not as each chunk's handover latency.
+                self.on_prebuffered(ready[0], t)
+                ready = []
             for received_at in ready:
-                on_written(received_at, t)
+                self.on_written(received_at, t)
 
     def _finish(self, reply_done: bool) -> None:
         """Let ALSA play out what it holds (cut short by new work), then idle the stream."""

@@ -37,7 +37,7 @@ def test_probe_reports_what_was_granted(tmp_path: Path, alsa_conf: Callable) -> 
     cap, play = probe(cfg)
     assert cap.ok and play.ok
     assert cap.line() == ("capture device 'pttd_probe': ok, granted 48000 Hz, 2 ch, S16_LE, "
-                          "period 960 frames, buffer 3840 frames (resampled to 16000 Hz)")
+                          "period 9600 frames, buffer 38400 frames (resampled to 16000 Hz)")
     assert "24000 Hz, 1 ch" in play.detail and "resampled" not in play.detail
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 from fixtures_audio import counter, counter_start
 
 from config import AudioConfig, EarconsConfig
@@ -18,6 +19,8 @@ from hw.simsink import SimSink
 
 QUIET = EarconsConfig(enabled=False)
 PERIOD_S = 0.020
+# The shortest period and the default: playback must not depend on which one a device has.
+PERIODS_MS = (20, AudioConfig().period_ms)
 
 
 def _wait(predicate: Callable[[], object], timeout: float = 10.0) -> bool:
@@ -78,10 +81,12 @@ def _played_since(sim: SimSink, before: int) -> np.ndarray:
     return np.frombuffer(sim.written()[before:], dtype=np.int16)
 
 
-def test_gap_inside_a_reply_is_filled_with_silence_and_counted(sim_env: SimSink) -> None:
+@pytest.mark.parametrize("period_ms", PERIODS_MS)
+def test_gap_inside_a_reply_is_filled_with_silence_and_counted(sim_env: SimSink,
+                                                               period_ms: int) -> None:
     before = len(sim_env.written())
     drained = threading.Event()
-    pb = Playback(AudioConfig(playback_device=sim_env.playback_device), QUIET,
+    pb = Playback(AudioConfig(playback_device=sim_env.playback_device, period_ms=period_ms), QUIET,
                   on_drained=drained.set)
     pb.start()
     part1, part2 = counter(0, 24000 // 2), counter(20000, 24000 // 2)
@@ -103,11 +108,12 @@ def test_gap_inside_a_reply_is_filled_with_silence_and_counted(sim_env: SimSink)
     assert pb.underruns == 1, "one gap, and no ALSA underrun around it"
 
 
-def test_stop_now_silences_within_one_period(sim_env: SimSink) -> None:
+@pytest.mark.parametrize("period_ms", PERIODS_MS)
+def test_stop_now_silences_within_one_period(sim_env: SimSink, period_ms: int) -> None:
     rate = 24000
     t = np.arange(rate * 3) / rate
     reply = (12000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
-    pb = Playback(AudioConfig(playback_device=sim_env.playback_device), QUIET)
+    pb = Playback(AudioConfig(playback_device=sim_env.playback_device, period_ms=period_ms), QUIET)
     handed: list[float] = []
     pb.on_written = lambda received, at: handed.append(at)
     pb.start()
@@ -198,7 +204,7 @@ def test_devices_come_back_after_the_server_restarts(fresh_sim: SimSink) -> None
 def test_alsa_underrun_is_counted_and_loses_nothing(sim_env: SimSink) -> None:
     before = len(sim_env.written())
     drained = threading.Event()
-    pb = Playback(AudioConfig(playback_device=sim_env.playback_device), QUIET,
+    pb = Playback(AudioConfig(playback_device=sim_env.playback_device, period_ms=20), QUIET,
                   on_drained=drained.set)
     stalled = threading.Event()
 
@@ -223,10 +229,12 @@ def test_alsa_underrun_is_counted_and_loses_nothing(sim_env: SimSink) -> None:
 
 
 
-def test_after_barge_in_the_next_reply_and_earcon_play(sim_env: SimSink) -> None:
+@pytest.mark.parametrize("period_ms", PERIODS_MS)
+def test_after_barge_in_the_next_reply_and_earcon_play(sim_env: SimSink, period_ms: int) -> None:
     """After drop() a pulse PCM can report avail() == 0 until written: nothing may wait on it."""
     drained = threading.Event()
-    pb = Playback(AudioConfig(playback_device=sim_env.playback_device), EarconsConfig(),
+    pb = Playback(AudioConfig(playback_device=sim_env.playback_device, period_ms=period_ms),
+                  EarconsConfig(),
                   on_drained=drained.set)
     beep = tone("listen_start", 24000, EarconsConfig().volume).tobytes()
     reply = counter(1000, 2400).tobytes()

@@ -88,7 +88,7 @@ def test_check_exit_codes(tmp_path: Path) -> None:
     bad.write_text("[audio]\nperiod_ms = 7\n")
     res = _check("--config", str(bad), env=env)
     assert res.returncode == 78
-    assert f"{bad}: [audio] period_ms = 7: must be one of 10, 20, 40" in res.stdout
+    assert f"{bad}: [audio] period_ms = 7: must be one of 10, 20, 40, 50, 100, 200" in res.stdout
 
     kf.chmod(0o644)
     res = _check("--config", str(good), env=env)

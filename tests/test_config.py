@@ -60,7 +60,8 @@ def test_good_files(text: str, check: Any) -> None:
 
 
 BAD = [
-    ("[audio]\nperiod_ms = 7\n", "pttd.toml: [audio] period_ms = 7: must be one of 10, 20, 40"),
+    ("[audio]\nperiod_ms = 7\n",
+     "pttd.toml: [audio] period_ms = 7: must be one of 10, 20, 40, 50, 100, 200"),
     ("[audio]\nperod_ms = 20\n",
      "pttd.toml: [audio]: unknown key 'perod_ms' (did you mean 'period_ms'?)"),
     ("[audoi]\n", "pttd.toml: unknown key 'audoi' (did you mean 'audio'?)"),

@@ -14,6 +14,7 @@ import pytest
 from fixtures_audio import counter_start
 from fixtures_daemon import TEST_KEY, DaemonRig
 
+from config import AudioConfig
 from daemon.live.emulator import EmulatorOptions, EmulatorThread
 from hw.simsink import SimSink
 
@@ -53,7 +54,9 @@ def test_full_turn_lands_in_the_speaker_with_a_journal_record(
         assert pressed["state"] == "listening"
         head_at_press = pressed["capture"]["samples"]
         time.sleep(1.0)
-        assert d.control("release")["state"] in ("thinking", "speaking")
+        released = d.control("release")
+        assert released["state"] in ("thinking", "speaking")
+        head_at_release = released["capture"]["samples"]
         d.wait(lambda: d.status().get("outcomes", {}).get("completed") == 1, 15, "a reply")
         st = d.status()
         rc, _ = d.stop()
@@ -61,16 +64,24 @@ def test_full_turn_lands_in_the_speaker_with_a_journal_record(
     sent = turns_sent(emu.frames)
     assert len(sent) == 1
     # The pre-roll plus the held audio, contiguous and in order: one unbroken counter run
-    # that starts 300 ms (within one 20 ms period) before the press.
+    # that starts 300 ms before the press (the ring head at the press is up to a period old),
+    # and ends with the whole period that holds the release.
+    period = AudioConfig().period_ms * 16
     first = counter_start(sent[0])
     assert first is not None
     preroll = (head_at_press - first) % 65536
-    assert abs(preroll - 300 * 16) <= 320
-    assert 1.25 * 16000 <= len(sent[0]) <= 1.5 * 16000
+    assert abs(preroll - 300 * 16) <= period
+    assert 1.25 * 16000 <= len(sent[0]) <= 1.5 * 16000 + period
+    # What was said up to the release went out: the turn ends past the ring head at the release
+    # (which is up to a period old), with the period that held the release instant.
+    beyond = (first + len(sent[0]) - head_at_release) % 65536
+    assert 0 < beyond <= period + 320
+    assert st["stats"]["tail_to_activity_end_ms"]["n"] == 1
     # The echoed reply (the user's audio at 24 kHz) was written to the playback device.
     reply = len(counter_sink.written()) - written_before
     assert reply >= len(sent[0]) * 3 // 2 * 2 * 0.95
-    assert st["stats"]["capture_to_send_ms"]["n"] > 10
+    # One figure per period streamed while held (about a second).
+    assert st["stats"]["capture_to_send_ms"]["n"] >= 1000 // AudioConfig().period_ms - 1
     records = d.turn_records()
     assert len(records) == 1
     rec = records[0]
@@ -217,6 +228,6 @@ def test_sighup_applies_what_it_can_and_names_what_needs_a_restart(
         d.config_path.write_text("[audio]\nperiod_ms = 7\n")
         d.proc.send_signal(signal.SIGHUP)
         d.wait(lambda: "reload refused" in d.stderr, 5, "the refusal")
-        assert "period_ms = 7: must be one of 10, 20, 40" in d.stderr
+        assert "period_ms = 7: must be one of 10, 20, 40, 50, 100, 200" in d.stderr
         assert d.status()["state"] == "idle"
         assert d.stop()[0] == 0
