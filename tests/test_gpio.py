@@ -103,6 +103,16 @@ def test_button_input_on_mock_pins(mock_pins: MockFactory) -> None:
         button.close()
 
 
+def test_button_input_starts_no_thread(mock_pins: MockFactory) -> None:
+    """An idle daemon must not wake up: the button adds no polling thread of its own."""
+    before = set(threading.enumerate())
+    button = ButtonInput(ButtonConfig(pin="GPIO17"), lambda edge: None, lambda: None)
+    try:
+        assert set(threading.enumerate()) - before == set()
+    finally:
+        button.close()
+
+
 def test_button_already_held_at_start_starts_nothing(mock_pins: MockFactory) -> None:
     got, changed, press, release = _collect()
     pin = mock_pins.pin(17)
