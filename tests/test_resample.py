@@ -31,7 +31,9 @@ def test_chunked_equals_one_call(rates: tuple[int, int], cuts: list[int]) -> Non
         i += c
     parts.append(chunked.flush())
     got = np.concatenate(parts)
-    assert len(got) == len(expected) == round(len(x) * rates[1] / rates[0])
+    assert len(got) == len(expected)
+    # The nearest whole number of samples; at an exact tie (e.g. 367.5) soxr may give either.
+    assert abs(len(got) - len(x) * rates[1] / rates[0]) <= 0.5
     np.testing.assert_array_equal(got, expected)
 
 
