@@ -11,6 +11,10 @@ PCMs (names in the attributes):
   playback_device  paced playback whose *written* stream is recorded (`written()`)
   plain_capture    paced capture of whatever the sink plays (its monitor)
   plain_playback   paced playback into the sink
+  voice_playback   paced playback into a second sink, "the room": what is played there is what
+                   voice_capture hears
+  voice_capture    a microphone apart from the speaker, as on a Pi: its packets come at the
+                   pace its own client asks for, not at the speaker monitor's 10 ms
 `monitor_path` is the raw recording of what the sink *heard* (mono s16le at `monitor_rate`):
 audio discarded by a barge-in's drop appears in `written()` but not there. All files stay in
 `dir` (a fresh directory under the caller's workdir) after stop(), for the caller to read.
@@ -52,6 +56,8 @@ class SimSink:
         self.alsa_conf = self.dir / "asound.conf"
         self.plain_capture = "pttd_sim_cap"
         self.plain_playback = "pttd_sim_play"
+        self.voice_playback = "pttd_sim_voice"
+        self.voice_capture = "pttd_sim_voicemic"
         self.capture_device = "pttd_sim_mic" if mic_file is not None else self.plain_capture
         self.playback_device = "pttd_sim_rec"
         self._mic_file = mic_file
@@ -190,6 +196,7 @@ class SimSink:
         (self.dir / "default.pa").write_text(
             f"load-module module-native-protocol-unix auth-anonymous=1 socket={self.socket}\n"
             "load-module module-null-sink sink_name=nullsink rate=48000\n"
+            f"load-module module-null-sink sink_name=voicesink rate={MIC_RATE}\n"
             "set-default-sink nullsink\n"
             "set-default-source nullsink.monitor\n")
         (self.dir / "client.conf").write_text("autospawn = no\n")
@@ -203,6 +210,10 @@ class SimSink:
             f'{hint("hears what is played")} }}',
             f'pcm.{self.plain_playback} {{ type pulse; {server}; device "nullsink"; '
             f'{hint("speaker")} }}',
+            f'pcm.{self.voice_playback} {{ type pulse; {server}; device "voicesink"; '
+            f'{hint("the room the microphone hears")} }}',
+            f'pcm.{self.voice_capture} {{ type pulse; {server}; device "voicesink.monitor"; '
+            f'{hint("microphone hearing the room")} }}',
             f'pcm.{self.playback_device} {{ type file; slave.pcm "{self.plain_playback}"; '
             f'file "{self.written_path}"; format "raw"; truncate false; '
             f'{hint("speaker, recorded")} }}',

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from fixtures_daemon import DaemonRig  # noqa: E402
 
+from config import PERIODS_MS, AudioConfig  # noqa: E402
 from daemon.control import request  # noqa: E402
 from daemon.demo import PHRASES, speak  # noqa: E402
 from daemon.live.emulator import EmulatorOptions, EmulatorThread  # noqa: E402
@@ -43,15 +44,30 @@ from tests.bench.blackbox import (  # noqa: E402
     reply_marker_due,
 )
 
-TICK = os.sysconf("SC_CLK_TCK")
 HOLD_S = 2.0
 REPLY_WAIT_S = 6.0
 POLL_S = 0.2
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds per thread name, from schedstat (nanoseconds: the clock-tick counts in
+    /proc/PID/stat resolve only 0.1 % over a 10 s window, half the idle budget)."""
+    by_name: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            ns = int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        by_name[name] = by_name.get(name, 0.0) + ns / 1e9
+    return by_name
+
+
+def shares(before: dict[str, float], after: dict[str, float], seconds: float) -> str:
+    """Per-thread CPU, % of one core, largest first: where a client's time goes."""
+    pct = {name: 100 * (after[name] - before.get(name, 0.0)) / seconds for name in after}
+    return ", ".join(f"{name} {value:.2f}" for name, value in
+                     sorted(pct.items(), key=lambda kv: -kv[1]) if value >= 0.005)
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -70,7 +86,7 @@ class Run:
 class Pttd:
     name = "pttd"
 
-    period_ms = 20
+    period_ms = AudioConfig().period_ms
 
     def __init__(self, work: Path, sink: SimSink, emu: EmulatorThread) -> None:
         self.rig = DaemonRig(work, sink, emu, config="[earcons]\nenabled = false\n",
@@ -78,6 +94,8 @@ class Pttd:
         # The production log level, not the rig's debug.
         path = self.rig.config_path
         path.write_text(path.read_text().replace('level = "debug"', 'level = "info"')
+                        .replace(f'capture_device = "{sink.capture_device}"',
+                                 f'capture_device = "{sink.voice_capture}"')
                         .replace("[audio]\n", f"[audio]\nperiod_ms = {self.period_ms}\n"))
 
     def start(self) -> float:
@@ -112,7 +130,7 @@ class Reference:
     def __init__(self, work: Path, sink: SimSink, emu: EmulatorThread) -> None:
         self.sock = work / "ref.sock"
         self.argv = [sys.executable, "-m", "tests.bench.reference", "--url", emu.url,
-                     "--capture", sink.capture_device, "--playback", sink.playback_device,
+                     "--capture", sink.voice_capture, "--playback", sink.playback_device,
                      "--socket", str(self.sock)]
         self.env = {**os.environ, **sink.env, "GEMINI_API_KEY": "bench-key"}
         self.turns = 0
@@ -162,10 +180,12 @@ def one_run(client: Pttd | Reference, seconds: float, idle_s: float, player: Pla
     figures["start_ready_ms"] = client.start()
     try:
         time.sleep(1.0)
-        c0, t0 = cpu_seconds(client.pid), time.monotonic()
+        c0, t0 = thread_cpu(client.pid), time.monotonic()
         time.sleep(idle_s)
-        figures["idle_cpu_pct"] = 100 * (cpu_seconds(client.pid) - c0) / (time.monotonic() - t0)
-        c0, t0 = cpu_seconds(client.pid), time.monotonic()
+        c1, t1 = thread_cpu(client.pid), time.monotonic()
+        figures["idle_cpu_pct"] = 100 * (sum(c1.values()) - sum(c0.values())) / (t1 - t0)
+        print(f"[bench]   idle, per thread (%): {shares(c0, c1, t1 - t0)}", flush=True)
+        c0, t0 = thread_cpu(client.pid), time.monotonic()
         markers: list[float] = []
         reply_delays: list[float] = []
         turns = 0
@@ -184,7 +204,9 @@ def one_run(client: Pttd | Reference, seconds: float, idle_s: float, player: Pla
             if heard is not None and due is not None:
                 reply_delays.append((heard - due) * 1000)
             turns += 1
-        figures["stream_cpu_pct"] = 100 * (cpu_seconds(client.pid) - c0) / (time.monotonic() - t0)
+        c1, t1 = thread_cpu(client.pid), time.monotonic()
+        figures["stream_cpu_pct"] = 100 * (sum(c1.values()) - sum(c0.values())) / (t1 - t0)
+        print(f"[bench]   turns, per thread (%): {shares(c0, c1, t1 - t0)}", flush=True)
         figures["peak_rss_mb"] = peak_rss_mb(client.pid)
         figures["turns"] = turns
         frames, times = emu.call(lambda e: (list(e.frames), list(e.frame_times)))
@@ -279,8 +301,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs per client (alternating)")
     parser.add_argument("--idle-seconds", type=float, default=10.0)
     parser.add_argument("--no-write", action="store_true", help="do not write results.md")
-    parser.add_argument("--period-ms", type=int, choices=(10, 20, 40), default=20,
-                        help="pttd's audio.period_ms (the shipped default is 20)")
+    parser.add_argument("--period-ms", type=int, choices=PERIODS_MS, default=Pttd.period_ms,
+                        help=f"pttd's audio.period_ms (the shipped default is {Pttd.period_ms})")
     args = parser.parse_args()
     Pttd.period_ms = args.period_ms
     runs: list[Run] = []
@@ -290,7 +312,7 @@ def main() -> int:
         speech = np.concatenate([speak(p, work) for p in PHRASES])
         with SimSink(work) as sink, EmulatorThread(EmulatorOptions(pace="realtime")) as emu:
             os.environ.update(sink.env)
-            player = Player(sink.plain_playback, speech)
+            player = Player(sink.voice_playback, speech)
             listener = Listener(sink.plain_capture)
             try:
                 for i in range(args.runs):

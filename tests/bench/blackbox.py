@@ -2,7 +2,8 @@
 (the client's microphone is the sink's monitor) and listens to what the sink plays.
 
 - input marker: a loud 10 ms tone burst 1 s into each held turn; latency = its arrival at the
-  emulator minus the moment the bench handed it to ALSA.
+  emulator minus the moment the room's sink played it (the moment the bench handed it to ALSA
+  plus what the bench's own ALSA buffer still held ahead of it, known to half a period).
 - reply marker: the echoed reply carries the same burst back; latency = the first 10 ms in
   which the sink plays it minus the moment it was due (the emulator, pacing in real time,
   handed its chunk to the socket, plus its offset in that chunk).
@@ -24,6 +25,9 @@ from daemon.live.protocol import b64decode
 
 RATE = 16000
 PERIOD = 160                      # 10 ms
+# The voice is played into the room in a 4 x 100 ms buffer: a low-latency player would make the
+# room's sink, and so the client's microphone, run in 10 ms blocks, whatever the client asks.
+VOICE_PERIOD = 1600
 MARKER_AT = RATE                  # 1 s into the turn
 MARKER = (30000 * np.sin(2 * np.pi * 1000 * np.arange(RATE // 100) / RATE)).astype(np.int16)
 MARKER_THRESHOLD = 20000
@@ -34,7 +38,7 @@ SILENT_READS = 25  # 250 ms: a gap in a stuttering reply is not its end
 
 
 class Player:
-    """Writes the user's voice into the sink in real time: silence, speech or a steady tone."""
+    """Writes the user's voice into the room in real time: silence, speech or a steady tone."""
 
     def __init__(self, device: str, speech: np.ndarray) -> None:
         peak = max(1, int(np.abs(speech).max()))
@@ -46,7 +50,12 @@ class Player:
         self._next: str | None = None
         self.marker_written_at: float | None = None
         self._pcm = alsaaudio.PCM(alsaaudio.PCM_PLAYBACK, device=device, rate=RATE, channels=1,
-                                  format=alsaaudio.PCM_FORMAT_S16_LE, periodsize=PERIOD)
+                                  format=alsaaudio.PCM_FORMAT_S16_LE, periodsize=VOICE_PERIOD,
+                                  periods=4)
+        info = self._pcm.info()
+        # A blocking writer keeps its buffer full to within a period: ahead of each write lies
+        # the buffer less half a period, on average.
+        self._ahead_s = (int(info["buffer_size"]) - int(info["period_size"]) / 2) / RATE
         self._stop = False
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -72,7 +81,8 @@ class Player:
                 chunk = np.concatenate([chunk, silence[:PERIOD - len(chunk)]])
             self._pcm.write(chunk.tobytes())
             if mode == "speech" and pos <= MARKER_AT < pos + PERIOD:
-                self.marker_written_at = time.monotonic()
+                behind = (pos + PERIOD - MARKER_AT) / RATE
+                self.marker_written_at = time.monotonic() + self._ahead_s - behind
             self.pos = pos + PERIOD
 
     def close(self) -> None:
