@@ -91,6 +91,8 @@ class Sender:
             loop.call_soon_threadsafe(self._period_ready, head, t_read)
 
     def _period_ready(self, head: int, t_read: float) -> None:
+        if not self._streaming:
+            return  # queued by the capture thread just before the turn ended
         self._period_head, self._period_at = head, t_read
         self._read_at = t_read
         self._landed.set()
@@ -99,6 +101,9 @@ class Sender:
     def _stop_streaming(self) -> None:
         self._streaming = False
         self._capture.arm(None)
+        # A period that landed while the last frame was on its way must not be timed against
+        # the next turn's first frame (seconds later).
+        self._period_at = 0.0
         self._landed.set()
 
     async def run(self) -> None:

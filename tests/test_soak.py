@@ -123,6 +123,7 @@ def soak(tmp_path: Path, sink: SimSink, turns: int, hold: tuple[float, float],
                 "faults": faults,
                 "reconnects": st["reconnects"], "start": start, "end": end,
                 "slowest_recovery_s": round(slowest, 2), "alive": d.proc.poll() is None,
+                "capture_to_send_max_ms": st["stats"]["capture_to_send_ms"].get("max", 0.0),
                 "traceback": "Traceback" in d.stderr,
                 "failures": dict(Counter(re.findall(r"turn \d+ failed: ([^,]+),", d.stderr))),
             }
@@ -152,6 +153,9 @@ def check(result: dict[str, object], turns: int) -> None:
     start, end = result["start"], result["end"]
     assert isinstance(start, dict) and isinstance(end, dict)
     assert end["rss_kb"] - start["rss_kb"] < 2048
+    # Each frame goes out within a second of its capture period (a period timed against an
+    # earlier turn shows up here as seconds).
+    assert result["capture_to_send_max_ms"] < 1000
     for key in ("fds", "threads", "tasks"):
         assert end[key] == start[key], (key, start, end)
 
