@@ -132,6 +132,9 @@ class ControlServer:
         except Exception as exc:
             log.exception("control command %r failed", command)
             answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        # One loop pass first: what a press or release set off (activityStart/End on the
+        # socket) goes out before the answer to whoever pressed.
+        await asyncio.sleep(0)
         await self._reply(writer, answer)
 
     @staticmethod
