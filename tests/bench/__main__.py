@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import os
 import platform
 import statistics
@@ -198,7 +199,10 @@ def one_run(client: Pttd | Reference, seconds: float, idle_s: float, player: Pla
             if player.marker_written_at is not None:
                 markers.append(player.marker_written_at)
             player.play("silence")
-            wait_until(client.reply_done, REPLY_WAIT_S)
+            # The reply's end is heard at the sink, not asked for: a status poll every 200 ms
+            # was almost half of pttd's event-loop handler time in this window (py-spy), load
+            # that the bench, not the workload, put on each client.
+            wait_until(functools.partial(listener.reply_over, released), REPLY_WAIT_S)
             due = reply_marker_due(emu.call(lambda e: list(e.audio_sent)), released)
             heard = listener.marker_heard(due) if due is not None else None
             if heard is not None and due is not None:
@@ -235,7 +239,10 @@ def barge_in(client: Pttd | Reference, player: Player, listener: Listener) -> fl
     time.sleep(HOLD_S)
     client.release()
     player.play("silence")
-    time.sleep(1.0)
+    # Press half a second into the echoed tone, however late it starts (the room's buffer and
+    # the client's last capture period both delay it).
+    wait_until(lambda: listener.loud_before(time.monotonic()), REPLY_WAIT_S)
+    time.sleep(0.5)
     pressed = time.monotonic()
     if not listener.loud_before(pressed):
         return None

@@ -35,6 +35,7 @@ MARKER_RMS = 8000.0          # a 10 ms read holding at least half the burst; spe
 REPLY_RATE = 24000
 SILENT_RMS = 300.0
 SILENT_READS = 25  # 250 ms: a gap in a stuttering reply is not its end
+REPLY_OVER_S = 0.8  # longer than the pauses between the echoed phrases
 
 
 class Player:
@@ -129,6 +130,14 @@ class Listener:
             if due <= ts <= due + timeout and rms > MARKER_RMS:
                 return ts
         return None
+
+    def reply_over(self, since: float, quiet_s: float = REPLY_OVER_S) -> bool:
+        """The sink played something after `since` and has been silent for `quiet_s` since."""
+        levels = [(ts, rms) for ts, rms in list(self.levels) if ts >= since]
+        loud = [ts for ts, rms in levels if rms >= SILENT_RMS]
+        if not loud or not levels:
+            return False
+        return levels[-1][0] - loud[-1] >= quiet_s
 
     def loud_before(self, t: float) -> bool:
         return any(rms > SILENT_RMS * 4 for ts, rms in list(self.levels) if t - 0.1 <= ts < t)
