@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -80,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     module, func, _ = COMMANDS[args.command]
+    # Before numpy is first imported: its bundled OpenBLAS starts a worker thread per extra core
+    # at import, and they spin for a while (on a 2-core VM ~80 ms of CPU and 15-40 ms of `pttd
+    # run`'s start to READY), then stay for good. pttd does no linear algebra, so one BLAS
+    # thread is all it needs; a value already set wins.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     handler = getattr(importlib.import_module(module), func)
     try:
         return int(handler(args) or 0)

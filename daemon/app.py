@@ -59,6 +59,7 @@ class App:
         self.playback = Playback(a, cfg.earcons, on_status=self._threadsafe(self._playback_status),
                                  on_drained=self._threadsafe(self._drained))
         self.playback.on_written = self.stats.receive_to_alsa.record
+        self.playback.on_prebuffered = self.stats.prebuffer_wait.record
         self.live = LiveClient(cfg.live, key, on_event=self._on_live_event,
                                on_state=self._on_session_state)
         self.sender = Sender(self.live, self.capture, self.ring, self.stats,
@@ -74,6 +75,9 @@ class App:
         self.problem = ""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = asyncio.Event()
+        # Set whenever the session or a device changes state, and on stop(): what _ready() waits
+        # on, so READY=1 goes out the moment all are up instead of at its next check.
+        self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._edge = 0.0
@@ -127,18 +131,31 @@ class App:
                       "enabled = false", self.cfg.button.pin, type(exc).__name__, exc)
             return None
 
+    def _healthy(self) -> bool:
+        return self.live.state == "ready" and self.capture.online and self.playback.online
+
     async def _ready(self) -> None:
+        """READY=1 once the session and both devices are up, on stop, or after READY_WAIT_S.
+
+        Re-checked on every session or device state change (`_changed`; each flag is set before
+        its callback reaches the loop) rather than polled, which cost up to a poll period.
+        """
         deadline = time.monotonic() + READY_WAIT_S
-        while time.monotonic() < deadline and not self._stop.is_set():
-            if self.live.state == "ready" and self.capture.online and self.playback.online:
+        while not self._healthy() and not self._stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
                 break
-            await asyncio.sleep(0.05)
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._changed.wait()
         notify.ready(self._status_line())
         log.info("pttd ready: %s", self._status_line(),
                  extra={"PTTD_STATE": self.machine.state.value})
 
     def stop(self) -> None:
         self._stop.set()
+        self._changed.set()
 
     async def _shutdown(self) -> None:
         notify.stopping()
@@ -212,8 +229,7 @@ class App:
         if self.problem:
             parts.append(self.problem)
         line = ", ".join(parts)
-        healthy = self.live.state == "ready" and self.capture.online and self.playback.online
-        return line if healthy else f"degraded: {line}"
+        return line if self._healthy() else f"degraded: {line}"
 
     def _publish_state(self) -> None:
         notify.status(self._status_line())
@@ -278,9 +294,11 @@ class App:
         else:
             log.error("%s offline: %s", what, message)
         self._feed(turns.DeviceStatus(what, online))
+        self._changed.set()
 
     def _on_session_state(self, state: str) -> None:
         self._feed(turns.SessionReady() if state == "ready" else turns.SessionLost(state))
+        self._changed.set()
 
     def _on_live_event(self, event: protocol.Event) -> None:
         rec = self.record

@@ -10,8 +10,12 @@ allocates only what soxr itself returns.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import soxr
+
+if TYPE_CHECKING:
+    import soxr
 
 
 class Resampler:
@@ -20,8 +24,14 @@ class Resampler:
     def __init__(self, in_rate: int, out_rate: int, quality: str = "HQ") -> None:
         self.in_rate = in_rate
         self.out_rate = out_rate
-        self._stream = (None if in_rate == out_rate else
-                        soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality=quality))
+        self._stream: soxr.ResampleStream | None = None
+        if in_rate != out_rate:
+            # Imported only when a stream needs it: a device that grants the rates pttd asks
+            # for never does, and `pttd run` reaches READY without loading soxr.
+            import soxr
+
+            self._stream = soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32",
+                                               quality=quality)
         self._flushed = False
         self._fin = np.zeros(0, dtype=np.float32)
         self._out = np.zeros(0, dtype=np.int16)
