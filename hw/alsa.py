@@ -408,7 +408,8 @@ class Playback:
             if whole == 0:
                 return
             samples = np.frombuffer(data, dtype=np.int16, count=whole // 2)
-            if received_at is not None and self.on_written is not None:
+            if received_at is not None and (self.on_written is not None or
+                                            self.on_prebuffered is not None):
                 self._chunks.append((self._fed, received_at))
             self._in.push(samples)
             self._fed += len(samples)
@@ -701,22 +702,22 @@ class Playback:
     def _write(self, samples: np.ndarray, starting: bool) -> None:
         """Write what ALSA has room for (so this never blocks); report chunks handed over."""
         assert self._pcm is not None
-        t = time.monotonic()
+        began = time.monotonic()
         written = self._pcm.write(samples)
         if written == EPIPE:
             self.underruns += 1
             log.debug("playback underrun (%d so far)", self.underruns)
             self._started_at = None
-            t = time.monotonic()
+            began = time.monotonic()
             written = self._pcm.write(samples)
         if written < 0:
             raise alsaaudio.ALSAAudioError(f"write returned {written}")
         if self._started_at is None:
-            self._started_at, self._written = t, 0
+            self._started_at, self._written = began, 0
         self._written += len(samples)
         t = time.monotonic()
         self.playing = True
-        if self._chunks and self.on_written is not None:
+        if self._chunks:
             with self._cond:
                 consumed = self._consumed
                 ready = []
@@ -727,8 +728,9 @@ class Playback:
                 # the reply's prebuffer wait, not as each chunk's handover latency.
                 self.on_prebuffered(ready[0], t)
                 ready = []
-            for received_at in ready:
-                self.on_written(received_at, t)
+            if self.on_written is not None:
+                for received_at in ready:
+                    self.on_written(received_at, t)
 
     def _finish(self, reply_done: bool) -> None:
         """Let ALSA play out what it holds (cut short by new work), then idle the stream."""

@@ -15,6 +15,7 @@ import argparse
 import compileall
 import datetime
 import functools
+import json
 import os
 import platform
 import statistics
@@ -255,10 +256,14 @@ def barge_in(client: Pttd | Reference, player: Player, listener: Listener) -> fl
     return None if silent is None else silent * 1000
 
 
+# "Added latency on each path <= 1 ms at p99 beyond the period itself": on release that is from
+# the period holding the release to activityEnd (release -> activityEnd includes waiting for
+# that period, up to one period plus the device's latency, and is shown without a budget).
 BUDGETS = {
     "stream_cpu_pct": 2.0, "idle_cpu_pct": 0.2, "peak_rss_mb": 50.0, "start_ready_ms": 400.0,
-    "capture_to_send_ms.p99": 1.0, "press_to_activity_start_ms.p99": 1.0,
-    "release_to_activity_end_ms.p99": 1.0,
+    "barge_in_silence_ms": 20.0,
+    "capture_to_send_ms.p99": 1.0, "receive_to_alsa_ms.p99": 1.0,
+    "press_to_activity_start_ms.p99": 1.0, "tail_to_activity_end_ms.p99": 1.0,
 }
 LABELS = {
     "stream_cpu_pct": "CPU while streaming, % of one core",
@@ -340,6 +345,8 @@ def main() -> int:
             finally:
                 player.close()
                 listener.close()
+    (ROOT / "tests" / "bench" / "last-run.json").write_text(
+        json.dumps([{"client": r.client, "figures": r.figures} for r in runs], indent=1))
     text, ok = table(runs)
     versions = ", ".join(f"{p} {metadata.version(p)}" for p in
                          ("websockets", "google-genai", "pyalsaaudio", "numpy", "soxr"))
@@ -348,9 +355,11 @@ def main() -> int:
               f"pttd audio.period_ms = {args.period_ms}.\n"
               f"{args.runs} runs per client, alternating; each: {args.idle_seconds:g} s idle "
               f"with a warm session, then {args.seconds:g} s of press-to-talk turns ({HOLD_S:g} s "
-              "held, then the echoed reply, paced in real time), then one barge-in. The microphone "
-              "is the null sink's monitor, into which the bench plays the user's voice. Medians "
-              "with min-max.\n\n")
+              "held, then the echoed reply, paced in real time), then one barge-in. The bench "
+              "plays the user's voice into a second null sink (the room) whose monitor is the "
+              "microphone, and listens to the speaker sink's monitor. CPU from schedstat, all "
+              "threads of the client's process; per-thread shares are printed while it runs. "
+              "Medians with min-max; raw figures in last-run.json.\n\n")
     print()
     print(text)
     if not args.no_write:
