@@ -1,10 +1,11 @@
 """ALSA capture and playback threads, with recovery from xruns and from lost devices.
 
-Each direction runs on its own thread with blocking I/O: the default asyncio loop cannot poll
-the file descriptors of ALSA's plugin devices, and a blocking read or write is also the
-cheapest way to be woken exactly once per period. Devices silently grant the nearest rate,
-channel count and period, so both sides read back what was granted and adapt (resampling
-through `hw.resample`); they refuse only what they cannot use.
+Each direction runs on its own thread: the default asyncio loop cannot poll the file
+descriptors of ALSA's plugin devices. Wake-ups are what costs (about 100 us each on the bench
+VM), so capture blocks in one read per period, and playback sleeps on a condition and writes
+whatever ALSA has room for when audio arrives, never waiting on the device. Devices silently
+grant the nearest rate, channel count and period, so both sides read back what was granted
+and adapt (resampling through `hw.resample`); they refuse only what they cannot use.
 """
 
 from __future__ import annotations
