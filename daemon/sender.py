@@ -61,8 +61,7 @@ class Sender:
         self._streaming = False
         self._period_at = 0.0
         self._period_head = 0
-        self._read_at = 0.0
-        self._landed = asyncio.Event()
+        self._arrived = asyncio.Event()
         self.samples_sent = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -94,8 +93,7 @@ class Sender:
         if not self._streaming:
             return  # queued by the capture thread just before the turn ended
         self._period_head, self._period_at = head, t_read
-        self._read_at = t_read
-        self._landed.set()
+        self._arrived.set()
         self._wake.set()
 
     def _stop_streaming(self) -> None:
@@ -104,7 +102,7 @@ class Sender:
         # A period that landed while the last frame was on its way must not be timed against
         # the next turn's first frame (seconds later).
         self._period_at = 0.0
-        self._landed.set()
+        self._arrived.set()
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -169,17 +167,17 @@ class Sender:
         """Wait until the capture period holding `released_at` is in the ring; when it was read,
         or None if it did not come within two periods (a stalled or lost microphone)."""
         deadline = time.monotonic() + 2 * self._capture.period_s
-        while self._read_at < released_at:
+        while self._capture.landed[1] < released_at:
             left = deadline - time.monotonic()
             if left <= 0 or not self._streaming or not self._capture.online:
                 return None
-            self._landed.clear()
+            self._arrived.clear()
             try:
                 async with asyncio.timeout(left):
-                    await self._landed.wait()
+                    await self._arrived.wait()
             except TimeoutError:
                 return None
-        return self._read_at
+        return self._capture.landed[1]
 
     async def _drain(self) -> bool:
         """Send everything captured since the last send; False when the session is gone."""
