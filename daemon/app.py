@@ -249,6 +249,8 @@ class App:
                          "device": self.cfg.audio.playback_device,
                          "granted": self.playback.granted, "underruns": self.playback.underruns,
                          "playing": self.playback.playing},
+            "uplink": {"frames": self.sender.frames, "waited": self.sender.frames_waited,
+                       "task_wakeups": self.sender.wakeups},
             "reconnects": max(0, self.live.connections - 1),
             "problem": self.problem,
             "tasks": len(asyncio.all_tasks()),

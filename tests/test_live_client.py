@@ -83,6 +83,39 @@ def test_sending_without_a_session_raises_one_exception_type(api_key: ApiKey) ->
     asyncio.run(main())
 
 
+def test_sends_now_go_out_at_once_and_leave_a_frame_to_wait_under_flow_control(
+        emulator: EmulatorThread, api_key: ApiKey) -> None:
+    """The callback path: a frame either reaches the socket without yielding or is not sent at
+    all, so the awaited send that follows it neither loses nor repeats audio."""
+    frame = tone16k(200)
+
+    async def main() -> tuple[int, bool]:
+        async with ClientHarness(live_config(emulator.url), api_key) as h:
+            assert not h.client.send_audio_now(frame)          # no session yet
+            await h.ready()
+            await h.client.activity_start()
+            assert h.client.send_audio_now(frame)
+            assert h.client.end_speech_now(server_vad=False)
+            await h.wait(lambda: bool(h.of(p.TurnComplete)))
+            emulator.inject("stall", seconds=1.5)           # the server stops reading
+            await asyncio.sleep(0.1)
+            await h.client.activity_start()
+            sent = 0
+            while sent < 5000 and h.client.send_audio_now(frame):
+                sent += 1
+            refused = sent < 5000
+            await h.client.send_audio(frame)                 # waits out the stall
+            await h.client.activity_end()
+            await h.wait(lambda: len(h.of(p.TurnComplete)) == 2, 20)
+            return sent, refused
+
+    sent, refused = asyncio.run(main())
+    assert refused, "the write buffer filled but send_audio_now kept accepting frames"
+    kinds = [list(f["realtimeInput"]) for _, f in emulator.frames[1:]]
+    assert kinds == ([["activityStart"], ["audio"], ["activityEnd"], ["activityStart"]]
+                     + [["audio"]] * (sent + 1) + [["activityEnd"]])
+
+
 def test_ws_to_a_remote_host_is_refused(api_key: ApiKey) -> None:
     with pytest.raises(ConfigError, match="wss://"):
         LiveClient(live_config("ws://example.com"), api_key, on_event=lambda e: None)

@@ -19,6 +19,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.protocol import State
 
 from config import ConfigError, LiveConfig, is_loopback_url
 from config.apikey import ApiKey
@@ -247,6 +248,17 @@ class LiveClient:
     async def send_audio(self, pcm: bytes | bytearray | memoryview) -> None:
         """16 kHz PCM16LE mic audio (hot path: one base64 pass, one send)."""
         await self._send(protocol.audio(pcm))
+        self._audio_sent()
+
+    def send_audio_now(self, pcm: bytes | bytearray | memoryview) -> bool:
+        """send_audio from a loop callback, without a task switch; False, with nothing sent,
+        when the frame cannot go out at once (the caller then awaits send_audio)."""
+        if not self._write_now(protocol.audio(pcm)):
+            return False
+        self._audio_sent()
+        return True
+
+    def _audio_sent(self) -> None:
         if not self._in_activity and self.cfg.turn_detection == "server":
             self._turn_started()
             self._in_activity = True
@@ -254,12 +266,23 @@ class LiveClient:
     async def audio_stream_end(self) -> None:
         await self._end_speech(protocol.audio_stream_end())
 
+    def end_speech_now(self, *, server_vad: bool) -> bool:
+        """activity_end (audio_stream_end with server VAD) without waiting, as send_audio_now."""
+        if not self._write_now(protocol.audio_stream_end() if server_vad
+                               else protocol.activity_end()):
+            return False
+        self._speech_ended()
+        return True
+
     async def _end_speech(self, message: str) -> None:
+        self._speech_ended()
+        await self._send(message)
+
+    def _speech_ended(self) -> None:
         """The user stopped talking (button or server VAD): from now on a reply is owed."""
         self._in_activity = False
         self._awaiting_reply = True
         self._poke()
-        await self._send(message)
 
     async def send_text(self, text: str) -> None:
         await self._send(protocol.text(text))
@@ -279,6 +302,20 @@ class LiveClient:
             await conn.ws.send(frame)
         except ConnectionClosed:
             raise SessionUnavailable("the Live session was lost") from None
+
+    def _write_now(self, frame: str) -> bool:
+        """Hand `frame` to the socket at once when nothing could make a send wait: the session
+        is ready and open and the write buffer is under its limit. pttd never fragments a
+        message, so no other send can be between the frames of one."""
+        conn = self._current
+        if conn is None or self.state != "ready":
+            return False
+        ws = conn.ws
+        if ws.protocol.state is not State.OPEN or ws.paused or ws.transport.is_closing():
+            return False
+        ws.protocol.send_text(frame.encode())
+        ws.send_data()
+        return True
 
     def _turn_started(self) -> None:
         self._turns += 1
