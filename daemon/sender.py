@@ -5,10 +5,10 @@ activityEnd), so they can never be reordered, and nothing is sent between turns:
 has no per-period wake-ups at all. On release it waits for the period that holds the release
 instant before activityEnd, so the last syllable is sent.
 
-A period is sent by the loop callback that announces it, while the task is parked, whenever
-the connection can take the frame at once: waking the task would be one more pass of the loop
-per period (0.1 ms at p50 on the bench VM, more than the frame's encoding and framing). The
-task takes over whenever a send has to wait.
+The press and each period are sent by the loop callback that announces them, while the task is
+parked, whenever the connection can take the frame at once: waking the task would be one more
+pass of the loop each time (0.1 ms at p50 on the bench VM, more than a frame's encoding and
+framing). The task takes over whenever a send has to wait, and waits for the release's period.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class Sender:
         self._ending: _Stop | None = None  # the task waits for this release's period
         self.samples_sent = 0
         # For `pttd status`: frames sent, how many had to wait for the socket, and how often
-        # the task itself woke (twice a turn when periods go out from their callbacks).
+        # the task itself woke (once a turn, at the release, when nothing has to wait).
         self.frames = 0
         self.frames_waited = 0
         self.wakeups = 0
@@ -83,7 +83,10 @@ class Sender:
 
     def start_turn(self, edge: float, preroll_ms: int) -> None:
         """Begin a turn whose speech started at monotonic `edge` (pre-roll reaches back from it)."""
-        self._cmds.append(_Start(edge, preroll_ms, time.monotonic()))
+        cmd = _Start(edge, preroll_ms, time.monotonic())
+        if self._parked and not self._cmds and self._begin_now(cmd):
+            return
+        self._cmds.append(cmd)
         self._wake.set()
 
     def end_turn(self, *, server_vad: bool = False) -> None:
@@ -159,7 +162,26 @@ class Sender:
             return False
         return True
 
+    def _begin_now(self, cmd: _Start) -> bool:
+        """The press, sent from the caller's callback; False, with nothing sent, when
+        activityStart cannot go out at once (the task then begins the turn)."""
+        self._arm(cmd)
+        if self._live.cfg.turn_detection == "button" and not self._live.activity_start_now():
+            return False
+        self._stats.press_to_activity_start.record(cmd.pressed_at, time.monotonic())
+        if not self._push():
+            self._wake.set()  # the task sends the rest of the pre-roll
+        return True
+
     async def _begin(self, cmd: _Start) -> bool:
+        self._arm(cmd)
+        if (self._live.cfg.turn_detection == "button"
+                and not await self._guard("activityStart", self._live.activity_start())):
+            return False
+        self._stats.press_to_activity_start.record(cmd.pressed_at, time.monotonic())
+        return await self._drain()
+
+    def _arm(self, cmd: _Start) -> None:
         # Arm first, so no period captured while activityStart is on its way is missed.
         self._capture.arm(self._on_period)
         # The pre-roll reaches back from the edge in time, not from the ring head, which is as
@@ -170,11 +192,6 @@ class Sender:
         self._pos = max(head - int(reach * self._rate), self._ring.oldest)
         self.samples_sent = 0
         self._streaming = True
-        if (self._live.cfg.turn_detection == "button"
-                and not await self._guard("activityStart", self._live.activity_start())):
-            return False
-        self._stats.press_to_activity_start.record(cmd.pressed_at, time.monotonic())
-        return await self._drain()
 
     async def _end(self, cmd: _Stop) -> bool:
         if not self._streaming:

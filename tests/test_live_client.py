@@ -91,9 +91,10 @@ def test_sends_now_go_out_at_once_and_leave_a_frame_to_wait_under_flow_control(
 
     async def main() -> tuple[int, bool]:
         async with ClientHarness(live_config(emulator.url), api_key) as h:
-            assert not h.client.send_audio_now(frame)          # no session yet
+            assert not h.client.activity_start_now()            # no session yet
+            assert not h.client.send_audio_now(frame)
             await h.ready()
-            await h.client.activity_start()
+            assert h.client.activity_start_now()
             assert h.client.send_audio_now(frame)
             assert h.client.end_speech_now(server_vad=False)
             await h.wait(lambda: bool(h.of(p.TurnComplete)))

@@ -239,6 +239,16 @@ class LiveClient:
 
     async def activity_start(self) -> None:
         await self._send(protocol.activity_start())
+        self._activity_started()
+
+    def activity_start_now(self) -> bool:
+        """activity_start without waiting, as send_audio_now."""
+        if not self._write_now(protocol.activity_start()):
+            return False
+        self._activity_started()
+        return True
+
+    def _activity_started(self) -> None:
         self._turn_started()
         self._in_activity = True
 
