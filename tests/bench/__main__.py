@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,6 +72,37 @@ def shares(before: dict[str, float], after: dict[str, float], seconds: float) ->
     pct = {name: 100 * (after[name] - before.get(name, 0.0)) / seconds for name in after}
     return ", ".join(f"{name} {value:.2f}" for name, value in
                      sorted(pct.items(), key=lambda kv: -kv[1]) if value >= 0.005)
+
+
+def steal_s() -> float:
+    """CPU seconds the hypervisor gave to other guests (all vCPUs): on a shared host the
+    sub-millisecond rows move with it, so each run reports how noisy its machine was."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
+
+
+def thread_wake_us(samples: int = 200) -> tuple[float, float]:
+    """p50 and p99 of one thread waking another (an Event set 5 ms apart): the hop every
+    cross-thread handoff pays, as this machine delivers it right now."""
+    event, lat, sent = threading.Event(), [], [0.0]
+
+    def waiter() -> None:
+        for _ in range(samples):
+            event.wait()
+            lat.append(time.perf_counter() - sent[0])
+            event.clear()
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    for _ in range(samples):
+        time.sleep(0.005)
+        sent[0] = time.perf_counter()
+        event.set()
+        while event.is_set():
+            time.sleep(0.001)
+    thread.join()
+    lat.sort()
+    return lat[samples // 2] * 1e6, lat[min(samples - 1, round(0.99 * (samples - 1)))] * 1e6
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -180,6 +212,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float) -> None:
 def one_run(client: Pttd | Reference, seconds: float, idle_s: float, player: Player,
             listener: Listener, emu: EmulatorThread) -> dict[str, float]:
     figures: dict[str, float] = {}
+    figures["host_wake_us.p50"], figures["host_wake_us.p99"] = thread_wake_us()
     figures["start_ready_ms"] = client.start()
     try:
         time.sleep(1.0)
@@ -188,7 +221,7 @@ def one_run(client: Pttd | Reference, seconds: float, idle_s: float, player: Pla
         c1, t1 = thread_cpu(client.pid), time.monotonic()
         figures["idle_cpu_pct"] = 100 * (sum(c1.values()) - sum(c0.values())) / (t1 - t0)
         print(f"[bench]   idle, per thread (%): {shares(c0, c1, t1 - t0)}", flush=True)
-        c0, t0 = thread_cpu(client.pid), time.monotonic()
+        c0, t0, stolen = thread_cpu(client.pid), time.monotonic(), steal_s()
         markers: list[float] = []
         reply_delays: list[float] = []
         turns = 0
@@ -212,6 +245,7 @@ def one_run(client: Pttd | Reference, seconds: float, idle_s: float, player: Pla
             turns += 1
         c1, t1 = thread_cpu(client.pid), time.monotonic()
         figures["stream_cpu_pct"] = 100 * (sum(c1.values()) - sum(c0.values())) / (t1 - t0)
+        figures["host_steal_pct"] = 100 * (steal_s() - stolen) / (t1 - t0) / (os.cpu_count() or 1)
         print(f"[bench]   turns, per thread (%): {shares(c0, c1, t1 - t0)}", flush=True)
         figures["peak_rss_mb"] = peak_rss_mb(client.pid)
         figures["turns"] = turns
@@ -274,6 +308,9 @@ LABELS = {
     "input_marker_ms": "black box: input marker -> at the server, ms",
     "reply_marker_ms": "black box: reply marker due -> played by the sink, ms",
     "barge_in_silence_ms": "black box: barge-in press -> sink silent, ms",
+    "host_steal_pct": "host: CPU stolen by the hypervisor while taking turns, % of the machine",
+    "host_wake_us.p50": "host: one thread waking another, p50, us (before each run)",
+    "host_wake_us.p99": "host: one thread waking another, p99, us (before each run)",
 }
 
 
