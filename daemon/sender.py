@@ -1,9 +1,10 @@
 """Moves microphone audio from the capture ring to the Live session, in order.
 
-One task owns every client message of a turn (activityStart, the pre-roll, the live periods,
-activityEnd), so they can never be reordered, and nothing is sent between turns: an idle daemon
-has no per-period wake-ups at all. On release it waits for the period that holds the release
-instant before activityEnd, so the last syllable is sent.
+The Sender owns every client message of a turn (activityStart, the pre-roll, the live periods,
+activityEnd) and sends them one at a time on the loop thread, so they can never be reordered;
+nothing is sent between turns, so an idle daemon has no per-period wake-ups at all. On release
+it waits for the period that holds the release instant before activityEnd, so the last syllable
+is sent.
 
 The press and each period are sent by the loop callback that announces them, while the task is
 parked, whenever the connection can take the frame at once: waking the task would be one more
