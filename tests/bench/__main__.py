@@ -40,6 +40,7 @@ from config import PERIODS_MS, AudioConfig  # noqa: E402
 from daemon.control import request  # noqa: E402
 from daemon.demo import PHRASES, speak  # noqa: E402
 from daemon.live.emulator import EmulatorOptions, EmulatorThread  # noqa: E402
+from daemon.stats import LatencyStats  # noqa: E402
 from hw.simsink import SimSink  # noqa: E402
 from tests.bench.blackbox import (  # noqa: E402
     Listener,
@@ -84,12 +85,12 @@ def steal_s() -> float:
 def thread_wake_us(samples: int = 200) -> tuple[float, float]:
     """p50 and p99 of one thread waking another (an Event set 5 ms apart): the hop every
     cross-thread handoff pays, as this machine delivers it right now."""
-    event, lat, sent = threading.Event(), [], [0.0]
+    event, lat, sent = threading.Event(), LatencyStats(samples), [0.0]
 
     def waiter() -> None:
         for _ in range(samples):
             event.wait()
-            lat.append(time.perf_counter() - sent[0])
+            lat.record(sent[0], time.perf_counter())
             event.clear()
 
     thread = threading.Thread(target=waiter)
@@ -101,8 +102,8 @@ def thread_wake_us(samples: int = 200) -> tuple[float, float]:
         while event.is_set():
             time.sleep(0.001)
     thread.join()
-    lat.sort()
-    return lat[samples // 2] * 1e6, lat[min(samples - 1, round(0.99 * (samples - 1)))] * 1e6
+    summary = lat.summary()
+    return summary["p50"] * 1000, summary["p99"] * 1000
 
 
 def peak_rss_mb(pid: int) -> float:
