@@ -34,8 +34,10 @@ TEST_KEY = "AIzaSyTESTKEY-pttd_e2e_0123456789abcdef"
 class DaemonRig:
     def __init__(self, tmp: Path, sink: SimSink, emulator: EmulatorThread | None, *,
                  endpoint: str | None = None, config: str = "", journal: bool = False,
-                 key: str = TEST_KEY, env: dict[str, str] | None = None) -> None:
+                 key: str = TEST_KEY, env: dict[str, str] | None = None,
+                 nice: int = 0) -> None:
         self.tmp = tmp
+        self.nice = nice
         self.sink = sink
         self.emulator = emulator
         self.key = key
@@ -77,6 +79,10 @@ class DaemonRig:
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(argv, cwd=ROOT, env=self._env, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if self.nice:
+            # As systemd applies the unit's Nice=: Popen returns once the child has exec'd and
+            # before the daemon starts any thread, so every thread inherits it.
+            os.setpriority(os.PRIO_PROCESS, self.proc.pid, self.nice)
         for target in (self._read_notify, self._read_stderr):
             t = threading.Thread(target=target, daemon=True)
             t.start()

@@ -113,6 +113,14 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def unit_nice(unit: Path = ROOT / "systemd" / "pttd.service") -> int:
+    """The Nice= the shipped unit runs pttd at: the bench runs the daemon as systemd would."""
+    for line in unit.read_text().splitlines():
+        if line.startswith("Nice="):
+            return int(line.removeprefix("Nice="))
+    return 0
+
+
 @dataclass
 class Run:
     client: str
@@ -126,7 +134,7 @@ class Pttd:
 
     def __init__(self, work: Path, sink: SimSink, emu: EmulatorThread) -> None:
         self.rig = DaemonRig(work, sink, emu, config="[earcons]\nenabled = false\n",
-                             env={"GPIOZERO_PIN_FACTORY": "mock"})
+                             env={"GPIOZERO_PIN_FACTORY": "mock"}, nice=unit_nice())
         # The production log level, not the rig's debug.
         path = self.rig.config_path
         path.write_text(path.read_text().replace('level = "debug"', 'level = "info"')
