@@ -78,6 +78,8 @@ class App:
         # Set whenever the session or a device changes state, and on stop(): what _ready() waits
         # on, so READY=1 goes out the moment all are up instead of at its next check.
         self._changed = asyncio.Event()
+        # Set once READY=1 has gone out: the session, the devices and the button all tried.
+        self.started = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._edge = 0.0
@@ -114,7 +116,10 @@ class App:
                        asyncio.create_task(self.sender.run(), name="sender"),
                        asyncio.create_task(self._watchdog(), name="watchdog")]
         if self.cfg.button.enabled:
-            self.button = self._open_button()
+            # Off the loop, while the session's handshake is in flight: importing gpiozero and
+            # setting up its pin factory takes about as long as the handshake does on a Pi,
+            # and READY=1 (below) waits for both.
+            self.button = await asyncio.to_thread(self._open_button)
         await self._ready()
         await self._stop.wait()
         await self._shutdown()
@@ -150,6 +155,7 @@ class App:
                 async with asyncio.timeout(left):
                     await self._changed.wait()
         notify.ready(self._status_line())
+        self.started.set()
         log.info("pttd ready: %s", self._status_line(),
                  extra={"PTTD_STATE": self.machine.state.value})
 

@@ -132,7 +132,7 @@ class Driver:
     async def run(self) -> int:
         app = self.app
         t0 = time.monotonic()
-        while app.live.state != "ready":
+        while app.live.state != "ready" or not app.started.is_set():
             if time.monotonic() - t0 > 20:
                 print("      the Live session did not come up within 20 s:",
                       app.status()["problem"])
