@@ -106,6 +106,17 @@ def thread_wake_us(samples: int = 200) -> tuple[float, float]:
     return summary["p50"] * 1000, summary["p99"] * 1000
 
 
+def python_speed_ms() -> float:
+    """The best of three runs of a fixed pure-Python loop: import-bound start-up and per-wake
+    interpreter work scale with it, and a shared host's CPU speed drifts by 2x within a day."""
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        sum(range(2_000_000))
+        best = min(best, time.perf_counter() - t0)
+    return best * 1000
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -222,6 +233,7 @@ def one_run(client: Pttd | Reference, seconds: float, idle_s: float, player: Pla
             listener: Listener, emu: EmulatorThread) -> dict[str, float]:
     figures: dict[str, float] = {}
     figures["host_wake_us.p50"], figures["host_wake_us.p99"] = thread_wake_us()
+    figures["host_python_ms"] = python_speed_ms()
     figures["start_ready_ms"] = client.start()
     try:
         time.sleep(1.0)
@@ -320,6 +332,7 @@ LABELS = {
     "host_steal_pct": "host: CPU stolen by the hypervisor while taking turns, % of the machine",
     "host_wake_us.p50": "host: one thread waking another, p50, us (before each run)",
     "host_wake_us.p99": "host: one thread waking another, p99, us (before each run)",
+    "host_python_ms": "host: a fixed pure-Python loop, ms (before each run; lower is faster)",
 }
 
 
