@@ -118,12 +118,13 @@ class Sender:
 
     def _finish_now(self, stop: _Stop) -> None:
         """Send the audio in, and activityEnd too once the release's period is among it."""
-        if not self._push() or self._capture.landed[1] < stop.released_at:
+        landed_at = self._capture.landed[1]
+        if not self._push() or landed_at < stop.released_at:
             return
         if self._live.end_speech_now(server_vad=stop.server_vad):
             self._ending = None
             self._stop_streaming()
-            self._ended(stop, self._capture.landed[1])
+            self._ended(stop, landed_at)
 
     def _stop_streaming(self) -> None:
         self._streaming = False
