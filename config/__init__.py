@@ -46,6 +46,8 @@ class ContextTurn:
 
 @dataclass(frozen=True)
 class LiveConfig:
+    """[live]: where the session goes and how it is set up."""
+
     endpoint: str = _opt("wss://generativelanguage.googleapis.com")
     api_key_file: str = _opt("/etc/pttd/api_key")
     api_version: str = _opt("auto", choices=("auto", "v1", "v1beta", "v1alpha"))
@@ -79,6 +81,8 @@ PERIODS_MS = (10, 20, 40, 50, 100, 200)
 
 @dataclass(frozen=True)
 class AudioConfig:
+    """[audio]: the ALSA devices, their geometry, and the buffering either side."""
+
     capture_device: str = _opt("default")
     playback_device: str = _opt("default")
     capture_rate: int = _opt(16000, lo=8000, hi=192000)
@@ -93,6 +97,8 @@ class AudioConfig:
 
 @dataclass(frozen=True)
 class ButtonConfig:
+    """[button]: the GPIO push button and how a press is read."""
+
     enabled: bool = _opt(True)
     pin: str = _opt("GPIO17")
     pull_up: bool = _opt(True)
@@ -104,6 +110,8 @@ class ButtonConfig:
 
 @dataclass(frozen=True)
 class LedConfig:
+    """[led]: the optional status LED."""
+
     pin: str = _opt("")
     pwm: bool = _opt(True)
     brightness: float = _opt(1.0, lo=0.0, hi=1.0)
@@ -111,6 +119,8 @@ class LedConfig:
 
 @dataclass(frozen=True)
 class EarconsConfig:
+    """[earcons]: which cue sounds play, and how loud."""
+
     enabled: bool = _opt(True)
     listen_start: bool = _opt(True)
     listen_stop: bool = _opt(True)
@@ -120,16 +130,22 @@ class EarconsConfig:
 
 @dataclass(frozen=True)
 class ControlConfig:
+    """[control]: the local control socket."""
+
     socket: str = _opt("/run/pttd/control.sock")
 
 
 @dataclass(frozen=True)
 class LogConfig:
+    """[log]: how much goes to the journal."""
+
     level: str = _opt("info", choices=("debug", "info", "warning", "error"))
 
 
 @dataclass(frozen=True)
 class Config:
+    """The whole file, one section per field; every key has a default."""
+
     live: LiveConfig = field(default_factory=LiveConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     button: ButtonConfig = field(default_factory=ButtonConfig)

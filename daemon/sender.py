@@ -37,6 +37,8 @@ MAX_FRAME_MS = 200
 
 @dataclass(frozen=True, slots=True)
 class _Start:
+    """Start a turn whose speech began at `edge`; `pressed_at` is when the app asked."""
+
     edge: float
     preroll_ms: int
     pressed_at: float
@@ -44,6 +46,8 @@ class _Start:
 
 @dataclass(frozen=True, slots=True)
 class _Stop:
+    """End the turn after the audio up to `released_at` has gone out."""
+
     released_at: float
     server_vad: bool
 

@@ -36,67 +36,77 @@ class State(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Press:
-    pass
+    """The button went down (or `pttd press`), already debounced and confirmed."""
 
 
 @dataclass(frozen=True, slots=True)
 class Release:
-    pass
+    """The button came up: the user has finished speaking."""
 
 
 @dataclass(frozen=True, slots=True)
 class SessionReady:
-    pass
+    """The Live session is set up and can take a turn."""
 
 
 @dataclass(frozen=True, slots=True)
 class SessionLost:
+    """The session went away; `state` is what the client is doing about it."""
+
     state: str = "offline"
 
 
 @dataclass(frozen=True, slots=True)
 class DeviceStatus:
+    """A microphone or speaker came online or went offline."""
+
     device: str  # "microphone" | "speaker"
     online: bool
 
 
 @dataclass(frozen=True, slots=True)
 class SendFailed:
+    """Audio or an activity marker could not be sent; the turn cannot go on."""
+
     reason: str
 
 
 @dataclass(frozen=True, slots=True)
 class ReplyAudio:
-    pass
+    """A chunk of the spoken reply arrived (already handed to playback if accepted)."""
 
 
 @dataclass(frozen=True, slots=True)
 class ReplyText:
-    pass
+    """Reply text arrived: the server answered, even if not aloud."""
 
 
 @dataclass(frozen=True, slots=True)
 class GenerationComplete:
-    pass
+    """The model has produced all of its reply; playback may still run."""
 
 
 @dataclass(frozen=True, slots=True)
 class TurnComplete:
+    """The server closed the turn; `reason` is its stated reason, if any."""
+
     reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Interrupted:
-    pass
+    """The server says it stopped generating the reply early."""
 
 
 @dataclass(frozen=True, slots=True)
 class PlaybackDrained:
-    pass
+    """The speaker has played out everything it was given."""
 
 
 @dataclass(frozen=True, slots=True)
 class Timeout:
+    """A turn timer fired; `kind` says which."""
+
     kind: str  # "max_turn": held too long | "no_reply": the server never answered
 
 
@@ -133,27 +143,35 @@ class EndReply:
 
 @dataclass(frozen=True, slots=True)
 class PlayEarcon:
+    """Play a short cue sound."""
+
     name: str  # "listen_start" | "listen_stop" | "error"
 
 
 @dataclass(frozen=True, slots=True)
 class SetLed:
+    """Show a pattern on the status LED."""
+
     pattern: str  # a State value, or "error"
 
 
 @dataclass(frozen=True, slots=True)
 class CancelTimer:
-    pass
+    """Stop the pending turn timer: what it guarded has happened."""
 
 
 @dataclass(frozen=True, slots=True)
 class Log:
+    """A journal line: the machine does no I/O itself."""
+
     level: str
     message: str
 
 
 @dataclass(frozen=True, slots=True)
 class TurnEnded:
+    """A turn is over, and how it went, for the turn record."""
+
     outcome: str  # "completed" | "interrupted" | "failed: <reason>"
     interrupted: bool = False
 

@@ -22,12 +22,14 @@ from config import ButtonConfig, LedConfig
 
 @dataclass(frozen=True, slots=True)
 class Pressed:
+    """A confirmed press, stamped with the monotonic time its edge came."""
+
     edge: float
 
 
 @dataclass(frozen=True, slots=True)
 class Released:
-    pass
+    """The confirmed press ended."""
 
 
 ButtonEvent = Pressed | Released

@@ -130,6 +130,8 @@ def _human(seconds: float) -> str:
 
 @dataclass(eq=False)
 class _Conn:
+    """One open WebSocket and what the session knows of it."""
+
     ws: ClientConnection
     number: int
     resumed: bool

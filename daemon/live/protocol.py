@@ -33,6 +33,8 @@ class ProtocolError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class SetupComplete:
+    """setupComplete: the session is live; `session_id` when the server names it."""
+
     session_id: str | None = None
 
 
@@ -46,40 +48,50 @@ class AudioChunk:
 
 @dataclass(frozen=True, slots=True)
 class TextPart:
+    """A text part of the model's turn; `thought` marks thinking, not the answer."""
+
     text: str
     thought: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class InputTranscription:
+    """What the server heard the user say."""
+
     text: str
     finished: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class OutputTranscription:
+    """What the model's spoken reply says."""
+
     text: str
     finished: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class GenerationComplete:
-    pass
+    """The model has generated all of its reply (it may still be arriving)."""
 
 
 @dataclass(frozen=True, slots=True)
 class TurnComplete:
+    """The model's turn is over; `reason` is the server's turnCompleteReason."""
+
     reason: str | None = None
     waiting_for_input: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Interrupted:
-    pass
+    """The server stopped the reply early; what was already sent is stale."""
 
 
 @dataclass(frozen=True, slots=True)
 class FunctionCall:
+    """One call the model asks the client to make."""
+
     id: str
     name: str
     args: Mapping[str, Any] = field(default_factory=dict)
@@ -87,11 +99,15 @@ class FunctionCall:
 
 @dataclass(frozen=True, slots=True)
 class ToolCall:
+    """toolCall: the model waits for a toolResponse to these calls."""
+
     calls: tuple[FunctionCall, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class ToolCallCancellation:
+    """toolCallCancellation: calls the model no longer wants answered."""
+
     ids: tuple[str, ...]
 
 
@@ -104,6 +120,8 @@ class GoAway:
 
 @dataclass(frozen=True, slots=True)
 class SessionResumptionUpdate:
+    """A handle to resume this session on a new connection, when resumable."""
+
     handle: str | None
     resumable: bool
     last_consumed_index: int | None = None
@@ -111,6 +129,8 @@ class SessionResumptionUpdate:
 
 @dataclass(frozen=True, slots=True)
 class UsageMetadata:
+    """Token counts so far, as the server reports them."""
+
     prompt_tokens: int = 0
     response_tokens: int = 0
     total_tokens: int = 0
@@ -493,6 +513,8 @@ def text(s: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class FunctionResponse:
+    """The answer to one FunctionCall, sent back in a toolResponse."""
+
     id: str
     name: str
     response: Mapping[str, Any]
