@@ -427,7 +427,3 @@ def main() -> int:
     if not args.no_write:
         (ROOT / "tests" / "bench" / "results.md").write_text(header + text + "\n")
     return 0 if ok else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
