@@ -9,6 +9,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from daemon import heap
+
 EX_CONFIG = 78
 
 # command -> (module, function, help)
@@ -86,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # run`'s start to READY), then stay for good. pttd does no linear algebra, so one BLAS
     # thread is all it needs; a value already set wins.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    if args.command == "run":
+        heap.hold()  # until the daemon is ready: see daemon/heap.py
     handler = getattr(importlib.import_module(module), func)
     try:
         return int(handler(args) or 0)

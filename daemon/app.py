@@ -22,7 +22,7 @@ import numpy as np
 import config
 from config import Config, ConfigError
 from config.apikey import ApiKey, resolve
-from daemon import journal, notify, turns
+from daemon import heap, journal, notify, turns
 from daemon.control import ControlServer
 from daemon.live import protocol
 from daemon.live.client import LiveClient
@@ -49,10 +49,12 @@ STOP_TIMEOUT_S = 1.5
 
 class App:
     def __init__(self, cfg: Config, key: ApiKey, *,
-                 on_turn: Callable[[TurnRecord], None] | None = None) -> None:
+                 on_turn: Callable[[TurnRecord], None] | None = None,
+                 on_ready: Callable[[], None] | None = None) -> None:
         self.cfg = cfg
         self.stats = Stats()
         self.on_turn = on_turn
+        self._on_ready = on_ready  # called once, after READY=1
         a = cfg.audio
         self.ring = Ring(16000 * (a.preroll_ms // 1000 + 1 + RING_SLACK_S))
         self.capture = Capture(a, self.ring, on_status=self._threadsafe(self._capture_status))
@@ -158,6 +160,8 @@ class App:
         self.started.set()
         log.info("pttd ready: %s", self._status_line(),
                  extra={"PTTD_STATE": self.machine.state.value})
+        if self._on_ready is not None:
+            self._on_ready()
 
     def stop(self) -> None:
         self._stop.set()
@@ -260,6 +264,7 @@ class App:
             "reconnects": max(0, self.live.connections - 1),
             "problem": self.problem,
             "tasks": len(asyncio.all_tasks()),
+            "gc": heap.summary(),
         }
         if stats:
             answer["stats"] = self.stats.summary()
@@ -438,7 +443,7 @@ def main(args: argparse.Namespace) -> int:
     journal.setup(cfg.log.level, secrets=[key.reveal()])
     log.info("starting pttd (config %s, API key from %s)", cfg.path, key.source)
     try:
-        return asyncio.run(App(cfg, key).run())
+        return asyncio.run(App(cfg, key, on_ready=heap.settle).run())
     except ConfigError as exc:
         log.error("%s", exc)
         return EX_CONFIG
