@@ -13,6 +13,10 @@ from __future__ import annotations
 import gc
 from typing import Any
 
+# gc.get_freeze_count() walks the whole frozen list (0.8 ms for start-up's objects here): count
+# once, when freezing, not at every `pttd status`.
+_frozen = 0
+
 
 def hold() -> None:
     """No collections from here until `settle()`: call before the heavy imports."""
@@ -21,12 +25,14 @@ def hold() -> None:
 
 def settle() -> None:
     """Free start-up's garbage, exempt the survivors from every later pass, and resume."""
+    global _frozen
     gc.collect()
     gc.freeze()
     gc.enable()
+    _frozen = gc.get_freeze_count()
 
 
 def summary() -> dict[str, Any]:
     """For `pttd status`: whether the collector runs, what is frozen, passes per generation."""
-    return {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count(),
+    return {"enabled": gc.isenabled(), "frozen": _frozen,
             "collections": [generation["collections"] for generation in gc.get_stats()]}
