@@ -1,11 +1,11 @@
 """When the cycle collector runs in `pttd run`.
 
 Start-up creates some 36,000 long-lived objects: modules, classes, numpy's tables. While the
-imports run, the collector's thresholds trip one full collection over all of them (measured
-with gc.callbacks: 9.5-11 ms on the bench VM, before READY=1), and every later full collection
-walks them again, holding the GIL that the capture and playback threads need. So the daemon
-holds the collector off while it starts, then collects once and freezes what survived: later
-passes see only what it allocated since.
+imports run, the collector's thresholds trip about 90 young and 7-8 middle-generation passes
+(counted with gc.callbacks; 9-10 ms of start -> READY on the bench VM), and every full pass
+after that walks all of start-up's objects again (10-11 ms there), holding the GIL that the
+capture and playback threads need. So the daemon holds the collector off while it starts, then
+collects once and freezes what survived: later passes see only what it allocated since.
 """
 
 from __future__ import annotations
