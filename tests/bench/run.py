@@ -391,9 +391,11 @@ def main() -> int:
                     warm = work / f"{cls.name}-warm-up"
                     warm.mkdir()
                     client = cls(warm, sink, emu)
-                    print(f"[bench] warm-up start: {cls.name}, "
-                          f"{client.start():.0f} ms to READY", flush=True)
-                    client.stop()
+                    try:
+                        print(f"[bench] warm-up start: {cls.name}, "
+                              f"{client.start():.0f} ms to READY", flush=True)
+                    finally:
+                        client.stop()
                 for i in range(args.runs):
                     for cls in (Pttd, Reference):
                         run_dir = work / f"{cls.name}-{i}"
@@ -421,6 +423,8 @@ def main() -> int:
               "plays the user's voice into a second null sink (the room) whose monitor is the "
               "microphone, and listens to the speaker sink's monitor. CPU from schedstat, all "
               "threads of the client's process; per-thread shares are printed while it runs. "
+              "Before the runs, the installed files are dropped from the page cache (read back "
+              "from disk as at boot) and each client starts once, unmeasured. "
               "Medians with min-max; raw figures in last-run.json.\n\n")
     print()
     print(text)
