@@ -29,6 +29,7 @@ from daemon.live.client import LiveClient
 from daemon.sender import Sender
 from daemon.stats import Stats
 from daemon.turn_record import TurnRecord
+from hw import realtime
 from hw.alsa import REPLY_RATE, Capture, Playback
 from hw.gpio import ButtonInput, StatusLed
 from hw.resample import Resampler
@@ -113,6 +114,8 @@ class App:
         self.led.show("offline")
         self.capture.start()
         self.playback.start()
+        # After the device threads started, which keep the normal policy (see hw.realtime).
+        realtime.claim("the event loop")
         await self.control.start()
         self._tasks = [asyncio.create_task(self.live.run(), name="live"),
                        asyncio.create_task(self.sender.run(), name="sender"),

@@ -27,6 +27,7 @@ import alsaaudio
 import numpy as np
 
 from config import AudioConfig, EarconsConfig
+from hw import realtime
 from hw.earcons import NAMES, Earcons
 from hw.resample import MixDown, Resampler
 from hw.ring import Fifo, Ring
@@ -464,6 +465,7 @@ class Playback:
         return self._earcon is not None or self._reply_ready()
 
     def _run(self) -> None:
+        realtime.claim("playback")
         backoff = _Backoff()
         while True:
             with self._cond:
