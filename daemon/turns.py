@@ -6,10 +6,11 @@ audio streams), thinking (the user finished; no reply audio yet), speaking (repl
 Rules a user relies on:
 - A press while idle starts a turn at once: StartStreaming (activityStart, then the pre-roll,
   then live audio), the listen-start earcon and the listening LED.
-- A press while the reply plays is a barge-in: playback stops now, a new activity starts, and
-  the old reply's remaining audio is discarded until the server ends that reply (`interrupted`
-  or `turnComplete`). When the server had already ended it (replies arrive faster than they
-  play, so this is the usual case), nothing is owed and the new reply plays as it comes.
+- A press while the reply plays is a barge-in: a new activity starts and playback stops, in
+  that order and at once, and the old reply's remaining audio is discarded until the server
+  ends that reply (`interrupted` or `turnComplete`). When the server had already ended it
+  (replies arrive faster than they play, so this is the usual case), nothing is owed and the
+  new reply plays as it comes.
 - A press while offline plays the error earcon and shows the error LED; nothing crashes and the
   session keeps reconnecting by itself.
 - Words the user spoke are never dropped silently: a turn whose audio could not be sent, or
@@ -228,10 +229,16 @@ class TurnMachine:
         self._end_turn(f"failed: {reason}", out)
         out.append(SetLed("error"))
 
-    def _start_turn(self, out: list[Action]) -> None:
+    def _start_turn(self, out: list[Action], *, barge_in: bool = False) -> None:
         self.turn_open = True
         self.got_reply = False
         out.append(StartStreaming())
+        if barge_in:
+            # After activityStart, which is one non-blocking send (0.15 ms): the playback
+            # thread's ALSA drop holds the GIL for a round trip to the sound server
+            # (pyalsaaudio does not release it there), which put 0.7-0.9 ms into
+            # press -> activityStart. Before the earcon, which the stop would cut.
+            out.append(StopPlayback())
         out.append(PlayEarcon("listen_start"))
         self._go(State.LISTENING, out)
 
@@ -294,15 +301,16 @@ class TurnMachine:
             out.append(Log("warning", f"press ignored: {what}; reconnecting"))
             out.append(SetLed("error"))
             return
-        if self.state in (State.THINKING, State.SPEAKING):
-            # Barge-in: cut the reply now; its remaining audio is stale until the server ends it.
-            out.append(StopPlayback())
+        barge_in = self.state in (State.THINKING, State.SPEAKING)
+        if barge_in:
+            # Cut the reply (in _start_turn); its remaining audio is stale until the server
+            # ends it.
             self.playing = False
             if self.reply_pending:
                 self.stale_replies += 1
                 self.reply_pending = False
             self._end_turn("interrupted", out, interrupted=True)
-        self._start_turn(out)
+        self._start_turn(out, barge_in=barge_in)
 
     def _finish_listening(self, out: list[Action]) -> None:
         self.reply_pending = True
