@@ -21,12 +21,15 @@ ROOT = Path(__file__).resolve().parent.parent
 NOBODY = 65534
 
 
-def scheduling(pid: int, tid: int) -> tuple[str, int, int]:
-    """(thread name, policy, realtime priority) from /proc/PID/task/TID/stat."""
+def scheduling(pid: int, tid: int) -> tuple[str, int, int, str]:
+    """(thread name, policy, realtime priority, CPUs allowed) from /proc/PID/task/TID."""
     stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
     name = stat[stat.index("(") + 1:stat.rindex(")")]
     fields = stat[stat.rindex(")") + 2:].split()  # fields[0] is field 3 of proc(5)
-    return name, int(fields[41 - 3]), int(fields[40 - 3])
+    status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+    cpus = re.search(r"^Cpus_allowed_list:\s*(\S+)$", status, re.M)
+    assert cpus is not None
+    return name, int(fields[41 - 3]), int(fields[40 - 3]), cpus.group(1)
 
 
 def _root_may_claim() -> None:
@@ -42,11 +45,13 @@ def test_a_claimed_thread_is_round_robin_and_its_children_are_not() -> None:
 
     def child() -> None:
         seen["child"] = (os.sched_getscheduler(0), os.sched_getparam(0).sched_priority)
+        seen["child cpus"] = (len(os.sched_getaffinity(0)), min(os.sched_getaffinity(0)))
 
     def claimer() -> None:
         seen["claimed"] = (int(realtime.claim("test")), 0)
         seen["self"] = (os.sched_getscheduler(0) & ~os.SCHED_RESET_ON_FORK,
                         os.sched_getparam(0).sched_priority)
+        seen["self cpus"] = (len(os.sched_getaffinity(0)), min(os.sched_getaffinity(0)))
         t = threading.Thread(target=child)
         t.start()
         t.join()
@@ -57,6 +62,7 @@ def test_a_claimed_thread_is_round_robin_and_its_children_are_not() -> None:
     assert seen["claimed"] == (1, 0)
     assert seen["self"] == (os.SCHED_RR, realtime.PRIORITY)
     assert seen["child"] == (os.SCHED_OTHER, 0)
+    assert seen["self cpus"] == seen["child cpus"] == (1, max(os.sched_getaffinity(0)))
     assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the test's own thread is untouched
 
 
@@ -83,7 +89,7 @@ def test_the_unit_grants_the_priority_and_lets_the_call_through() -> None:
     unit = (ROOT / "systemd" / "pttd.service").read_text()
     assert re.search(rf"^LimitRTPRIO={realtime.PRIORITY}$", unit, re.M)
     filters = re.findall(r"^SystemCallFilter=(.*)$", unit, re.M)
-    assert filters[-1] == "sched_setscheduler", "allowed after the @resources it belongs to"
+    assert filters[-1] == "sched_setscheduler sched_setaffinity", "allowed after @resources"
     assert not re.search(r"^RestrictRealtime=yes$", unit, re.M)
 
 
@@ -105,11 +111,17 @@ def test_the_daemon_runs_its_loop_and_playback_round_robin_and_the_rest_normally
         assert d.proc is not None
         pid = d.proc.pid
         threads = {tid: scheduling(pid, tid) for tid in map(int, os.listdir(f"/proc/{pid}/task"))}
-    assert threads[pid][1:] == (os.SCHED_RR, realtime.PRIORITY)
+    everywhere = Path("/proc/self/status").read_text().split("Cpus_allowed_list:")[1].split()[0]
+    audio = str(max(os.sched_getaffinity(0)))
+    assert threads[pid][1:] == (os.SCHED_RR, realtime.PRIORITY, audio)
     others = sorted(entry for tid, entry in threads.items() if tid != pid)
-    names = [name for name, _, _ in others]
+    names = [name for name, *_ in others]
     assert names.count("pttd-playback") == 1 and names.count("pttd-capture") == 1, names
     assert len(others) > 2, "the pulse plugin's threads are there too"
-    for name, policy, prio in others:
-        want = (os.SCHED_RR, realtime.PRIORITY) if name == "pttd-playback" else (os.SCHED_OTHER, 0)
-        assert (policy, prio) == want, (name, policy, prio)
+    for name, policy, prio, cpus in others:
+        if name == "pttd-playback":
+            assert (policy, prio, cpus) == (os.SCHED_RR, realtime.PRIORITY, audio)
+        else:
+            assert (policy, prio) == (os.SCHED_OTHER, 0), (name, policy, prio)
+        if name == "pttd-capture":
+            assert cpus == everywhere, "capture keeps every CPU"
