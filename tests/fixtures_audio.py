@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hw.simsink import SYSTEM_ALSA_CONF, SimSink
+from daemon.devkit.simsink import SYSTEM_ALSA_CONF, SimSink
 
 MIC_SECONDS = 120
 

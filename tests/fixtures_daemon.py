@@ -24,8 +24,8 @@ from fixtures_audio import counter
 from fixtures_journal import WITH_JOURNALD
 
 from daemon.control import request
-from daemon.live.emulator import EmulatorThread
-from hw.simsink import SimSink
+from daemon.devkit.emulator import EmulatorThread
+from daemon.devkit.simsink import SimSink
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_KEY = "AIzaSyTESTKEY-pttd_e2e_0123456789abcdef"

@@ -17,8 +17,8 @@ import pytest
 
 from config import LiveConfig
 from config.apikey import ApiKey
+from daemon.devkit.emulator import EmulatorOptions, EmulatorThread
 from daemon.live.client import LiveClient
-from daemon.live.emulator import EmulatorOptions, EmulatorThread
 from daemon.live.protocol import Event
 
 TEST_KEY = "pttd-test-key-3f9c1a7e"

@@ -12,10 +12,10 @@ import pytest
 from fixtures_audio import counter, counter_start
 
 from config import AudioConfig, EarconsConfig
+from daemon.devkit.simsink import SimSink
 from hw.alsa import Capture, Playback
 from hw.earcons import tone
 from hw.ring import Ring
-from hw.simsink import SimSink
 
 QUIET = EarconsConfig(enabled=False)
 PERIOD_S = 0.020

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hw.simsink import SYSTEM_ALSA_CONF
+from daemon.devkit.simsink import SYSTEM_ALSA_CONF
 
 ROOT = Path(__file__).resolve().parent.parent
 PTTD = ROOT / ".venv" / "bin" / "pttd"

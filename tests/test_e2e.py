@@ -15,8 +15,8 @@ from fixtures_audio import counter_start
 from fixtures_daemon import TEST_KEY, DaemonRig
 
 from config import AudioConfig
-from daemon.live.emulator import EmulatorOptions, EmulatorThread
-from hw.simsink import SimSink
+from daemon.devkit.emulator import EmulatorOptions, EmulatorThread
+from daemon.devkit.simsink import SimSink
 
 
 def turns_sent(frames: list[tuple[int, Any]]) -> list[np.ndarray]:

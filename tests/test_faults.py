@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from fixtures_daemon import DaemonRig
 
-from daemon.live.emulator import EmulatorOptions, EmulatorThread
-from hw.simsink import SimSink
+from daemon.devkit.emulator import EmulatorOptions, EmulatorThread
+from daemon.devkit.simsink import SimSink
 
 FAST = ("[live]\n", "[live]\nkeepalive_interval_s = 1.0\nkeepalive_timeout_s = 2.0\n")
 RECOVERY: dict[str, float] = {}

@@ -13,9 +13,9 @@ from fixtures_live import TEST_KEY, ClientHarness, live_config, tone16k
 
 from config import ConfigError, ContextTurn
 from config.apikey import ApiKey
+from daemon.devkit.emulator import EmulatorThread
 from daemon.live import protocol as p
 from daemon.live.client import Backoff, LiveClient, SessionUnavailable, classify_close
-from daemon.live.emulator import EmulatorThread
 
 
 async def turn(h: ClientHarness, pcm: bytes) -> list[Any]:

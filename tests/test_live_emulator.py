@@ -16,8 +16,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from config import LiveConfig
+from daemon.devkit.emulator import EmulatorThread
 from daemon.live import protocol as p
-from daemon.live.emulator import EmulatorThread
 
 HEADERS = {"x-goog-api-key": TEST_KEY}
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from config.apikey import ApiKey
-from daemon.live.emulator import EmulatorThread
+from daemon.devkit.emulator import EmulatorThread
 from daemon.live.protocol import AudioChunk, TurnComplete
 
 KNOWN = ["setupComplete", "serverContent", "toolCall", "toolCallCancellation", "goAway",

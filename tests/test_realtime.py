@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from fixtures_daemon import DaemonRig
 
-from daemon.live.emulator import EmulatorOptions, EmulatorThread
+from daemon.devkit.emulator import EmulatorOptions, EmulatorThread
+from daemon.devkit.simsink import SimSink
 from hw import realtime
-from hw.simsink import SimSink
 
 ROOT = Path(__file__).resolve().parent.parent
 NOBODY = 65534

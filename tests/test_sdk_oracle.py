@@ -19,8 +19,8 @@ from websockets.asyncio.client import connect
 
 from config import ContextTurn, LiveConfig
 from config.apikey import ApiKey
+from daemon.devkit.emulator import EmulatorThread
 from daemon.live import protocol as p
-from daemon.live.emulator import EmulatorThread
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden_sdk_client_frames.jsonl"
 

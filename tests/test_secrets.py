@@ -22,9 +22,9 @@ from fixtures_daemon import DaemonRig
 
 from config import LiveConfig
 from config.apikey import ApiKey
+from daemon.devkit.emulator import EmulatorOptions, EmulatorThread
+from daemon.devkit.simsink import SimSink
 from daemon.live.client import LiveClient
-from daemon.live.emulator import EmulatorOptions, EmulatorThread
-from hw.simsink import SimSink
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "AIzaSyPTTD-secret_KEY+/=&0123456789abcd"

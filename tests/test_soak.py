@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from fixtures_daemon import DaemonRig
 
-from daemon.live.emulator import EmulatorOptions, EmulatorThread
-from hw.simsink import SimSink
+from daemon.devkit.emulator import EmulatorOptions, EmulatorThread
+from daemon.devkit.simsink import SimSink
 
 # (fault, arguments, replaces the session now): a fault that replaces the session is waited
 # out before the next press (a press while offline is answered with the error earcon and is no

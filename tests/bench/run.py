@@ -36,10 +36,10 @@ from fixtures_daemon import DaemonRig  # noqa: E402
 
 from config import PERIODS_MS, AudioConfig  # noqa: E402
 from daemon.control import request  # noqa: E402
-from daemon.demo import PHRASES, speak  # noqa: E402
-from daemon.live.emulator import EmulatorOptions, EmulatorThread  # noqa: E402
+from daemon.devkit.demo import PHRASES, speak  # noqa: E402
+from daemon.devkit.emulator import EmulatorOptions, EmulatorThread  # noqa: E402
+from daemon.devkit.simsink import SimSink  # noqa: E402
 from daemon.stats import LatencyStats  # noqa: E402
-from hw.simsink import SimSink  # noqa: E402
 from tests.bench.blackbox import (  # noqa: E402
     Listener,
     Player,

@@ -217,7 +217,7 @@ def main(args: argparse.Namespace) -> int:
         mic_path = workdir / "mic.raw"
         mic_path.write_bytes(mic.tobytes())
 
-        from hw.simsink import SimSink, SimSinkError
+        from daemon.devkit.simsink import SimSink, SimSinkError
 
         _say(2, total, "starting a PulseAudio null sink as the sound card")
         try:
@@ -238,7 +238,7 @@ def main(args: argparse.Namespace) -> int:
             endpoint = "wss://generativelanguage.googleapis.com"
             _say(3, total, "using the real Gemini Live API")
         else:
-            from daemon.live.emulator import EmulatorOptions, EmulatorThread
+            from daemon.devkit.emulator import EmulatorOptions, EmulatorThread
 
             emu = stack.enter_context(EmulatorThread(EmulatorOptions(mode="echo")))
             key = ApiKey("demo", "demo-key")
