@@ -12,6 +12,7 @@ import difflib
 import json
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +29,8 @@ class ConfigError(Exception):
 
 
 def _key(*, choices: tuple[Any, ...] | None = None, lo: float | None = None,
-         hi: float | None = None, doc: str = "") -> dict[str, Any]:
-    return {"choices": choices, "lo": lo, "hi": hi, "doc": doc}
+         hi: float | None = None, item: str = "", doc: str = "") -> dict[str, Any]:
+    return {"choices": choices, "lo": lo, "hi": hi, "item": item, "doc": doc}
 
 
 def _opt(default: Any, **kw: Any) -> Any:
@@ -51,7 +52,7 @@ class LiveConfig:
     endpoint: str = _opt("wss://generativelanguage.googleapis.com")
     api_key_file: str = _opt("/etc/pttd/api_key")
     api_version: str = _opt("auto", choices=("auto", "v1", "v1beta", "v1alpha"))
-    model: str = _opt("models/gemini-2.5-flash-native-audio-preview-09-2025")
+    model: str = _opt("gemini-3.8-live")
     response_modality: str = _opt("AUDIO", choices=("AUDIO", "TEXT"))
     voice: str = _opt("Kore", choices=VOICES)
     language_code: str = _opt("")
@@ -59,13 +60,17 @@ class LiveConfig:
         "You are a helpful voice assistant on a small speaker. Answer briefly and clearly.")
     temperature: float = _opt(-1.0, lo=-1.0, hi=2.0)
     thinking_budget: int = _opt(-1, lo=-1, hi=32768)
+    thinking_level: str = _opt("", choices=("", "minimal", "low", "medium", "high"))
     input_transcription: bool = _opt(True)
     output_transcription: bool = _opt(True)
+    transcription_languages: tuple[str, ...] = _opt((), item="language")
+    custom_vocabulary: tuple[str, ...] = _opt((), item="phrase")
     affective_dialog: bool = _opt(False)
     proactive_audio: bool = _opt(False)
     turn_detection: str = _opt("button", choices=("button", "server"))
     activity_handling: str = _opt("interrupt", choices=("interrupt", "no_interruption"))
     context_compression: bool = _opt(True)
+    compression_trigger_tokens: int = _opt(0, lo=0, hi=1048576)
     context: tuple[ContextTurn, ...] = _opt(())
     setup_timeout_s: float = _opt(10.0, lo=1.0, hi=120.0)
     keepalive_interval_s: float = _opt(20.0, lo=1.0, hi=300.0)
@@ -177,13 +182,18 @@ def _fmt(value: Any) -> str:
     return repr(value)
 
 
+def _num(x: float) -> str:
+    """A bound as written: whole numbers in full (1048576, not 1.04858e+06)."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
 def _allowed(meta: dict[str, Any], kind: str) -> str:
     if meta.get("choices"):
         return "must be one of " + ", ".join(_fmt(c) if isinstance(c, str) else str(c)
                                              for c in meta["choices"])
     lo, hi = meta.get("lo"), meta.get("hi")
     if lo is not None and hi is not None:
-        return f"must be {kind} from {lo:g} to {hi:g}"
+        return f"must be {kind} from {_num(lo)} to {_num(hi)}"
     return f"must be {kind}"
 
 
@@ -212,6 +222,30 @@ def _convert(value: Any, typ: Any, meta: dict[str, Any], where: str, origin: str
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise ConfigError(f"{where} = {_fmt(value)}{origin}: {_allowed(meta, kind)}")
     return value
+
+
+# A BCP-47 tag as the API takes them: a language, then optional script, region or variant.
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
+
+
+def _strings(value: Any, item: str, where: str) -> tuple[str, ...]:
+    """A list of strings; `item` says what each is ("language": a BCP-47 tag)."""
+    if not isinstance(value, list):
+        what, example = (("BCP-47 language tags", '["en-GB", "cy"]') if item == "language"
+                         else (f"{item}s", '["Raspberry Pi", "Leeds"]'))
+        raise ConfigError(f"{where} = {_fmt(value)}: must be a list of {what}, e.g. {example}")
+    out: list[str] = []
+    for entry in value:
+        if not isinstance(entry, str) or not entry.strip() or not entry.isprintable():
+            raise ConfigError(f"{where}: {_fmt(entry)} is not a {item} "
+                              "(each entry must be a non-empty string on one line)")
+        if item == "language" and not _LANGUAGE.fullmatch(entry):
+            raise ConfigError(f"{where}: {_fmt(entry)} is not a BCP-47 language tag "
+                              '(e.g. "en", "en-GB", "pt-BR")')
+        if entry in out:
+            raise ConfigError(f"{where}: {_fmt(entry)} is listed twice")
+        out.append(entry)
+    return tuple(out)
 
 
 def _unknown(name: str, known: list[str], where: str) -> ConfigError:
@@ -243,6 +277,9 @@ def _build(cls: type, data: Any, prefix: str, section: str,
             kwargs[name] = tuple(_build(ContextTurn, v, prefix, f"{section}.{name}", {})
                                  for v in value)
             continue
+        if hints[name] == tuple[str, ...]:
+            kwargs[name] = _strings(value, dict(fields[name].metadata)["item"], where)
+            continue
         kwargs[name] = _convert(value, hints[name], dict(fields[name].metadata), where,
                                 _origin(env_keys, section, name))
     return cls(**kwargs)
@@ -265,6 +302,15 @@ def _check_consistency(cfg: Config, prefix: str, env_keys: dict[tuple[str, str],
     if scheme == "ws" and not is_loopback_url(live.endpoint):
         raise ConfigError(f"{endpoint}: ws:// is only allowed to a loopback host "
                           "(127.0.0.1, ::1, localhost); use wss://")
+    if live.compression_trigger_tokens and not live.context_compression:
+        raise ConfigError(f"{prefix}[live] compression_trigger_tokens = "
+                          f"{live.compression_trigger_tokens}: needs context_compression = true")
+    if live.custom_vocabulary and not live.input_transcription:
+        raise ConfigError(f"{prefix}[live] custom_vocabulary: biases the transcription of what "
+                          "you say, so it needs input_transcription = true")
+    if live.transcription_languages and not live.input_transcription:
+        raise ConfigError(f"{prefix}[live] transcription_languages: hints for the transcription "
+                          "of what you say, so it needs input_transcription = true")
     a = cfg.audio
     if a.capture_channel >= a.capture_channels:
         raise ConfigError(f"{prefix}[audio] capture_channel = {a.capture_channel}: must be -1 "

@@ -24,7 +24,7 @@ from config import Config, ConfigError
 from config.apikey import ApiKey, resolve
 from daemon import heap, journal, notify, turns
 from daemon.control import ControlServer
-from daemon.live import protocol
+from daemon.live import models, protocol
 from daemon.live.client import LiveClient
 from daemon.sender import Sender
 from daemon.stats import Stats
@@ -206,6 +206,7 @@ class App:
         """SIGHUP: apply what can change live, name what needs a restart."""
         try:
             new = config.load(self.cfg.path)
+            warnings = models.validate(new.live, new.path)
         except ConfigError as exc:
             log.error("reload refused, keeping the running config: %s", exc)
             return
@@ -224,6 +225,9 @@ class App:
                       if k != "volume" and getattr(new.audio, k) != getattr(old.audio, k)]
         needs_restart += audio_keys
         self.cfg = new
+        if new.live.model != old.live.model:
+            for warning in warnings:
+                log.warning("%s", warning)
         log.info("config reloaded from %s (volume, earcons, log level and session settings "
                  "apply now)", new.path)
         if needs_restart:
@@ -437,6 +441,7 @@ class App:
 def main(args: argparse.Namespace) -> int:
     try:
         cfg = config.load(args.config)
+        warnings = models.validate(cfg.live, cfg.path)
         key = resolve(cfg)
     except ConfigError as exc:
         journal.setup("info")
@@ -445,6 +450,8 @@ def main(args: argparse.Namespace) -> int:
         return EX_CONFIG
     journal.setup(cfg.log.level, secrets=[key.reveal()])
     log.info("starting pttd (config %s, API key from %s)", cfg.path, key.source)
+    for warning in warnings:
+        log.warning("%s", warning)
     try:
         return asyncio.run(App(cfg, key, on_ready=heap.settle).run())
     except ConfigError as exc:

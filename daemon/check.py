@@ -7,6 +7,7 @@ import argparse
 import config
 from config import ConfigError
 from config.apikey import resolve
+from daemon.live import models
 
 EX_OK = 0
 EX_CONFIG = 78
@@ -17,12 +18,15 @@ def main(args: argparse.Namespace) -> int:
     path = config.resolve_path(args.config)
     try:
         cfg = config.load(path)
+        warnings = models.validate(cfg.live, cfg.path)
         key = resolve(cfg)
     except ConfigError as exc:
         print(f"pttd check: {exc}")
         return EX_CONFIG
     live, audio = cfg.live, cfg.audio
     print(f"config      {cfg.path}: ok")
+    for warning in warnings:
+        print(f"warning     {warning}")
     print(f"API key     from {key.source}")
     print(f"Live API    {live.endpoint} model {live.model}, {live.response_modality} replies, "
           f"voice {live.voice}, turn detection: {live.turn_detection}")

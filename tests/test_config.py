@@ -51,6 +51,13 @@ GOOD = [
     ('[audio]\ncapture_channels = 2\ncapture_channel = 1\n',
      lambda c: c.audio.capture_channel == 1),
     ('[button]\nmode = "toggle"\nenabled = false\n', lambda c: c.button.mode == "toggle"),
+    ('[live]\nthinking_level = "high"\n', lambda c: c.live.thinking_level == "high"),
+    ('[live]\ncustom_vocabulary = ["Siobhan", "Raspberry Pi"]\n'
+     'transcription_languages = ["en-GB", "cy", "zh-Hant-TW"]\n',
+     lambda c: c.live.custom_vocabulary == ("Siobhan", "Raspberry Pi")
+     and c.live.transcription_languages == ("en-GB", "cy", "zh-Hant-TW")),
+    ("[live]\ncompression_trigger_tokens = 25600\n",
+     lambda c: c.live.compression_trigger_tokens == 25600),
 ]
 
 
@@ -96,6 +103,36 @@ BAD = [
      'pttd.toml: [live.context] role = "robot": must be one of "user", "model"'),
     ('[live]\ncontext = "hi"\n', "pttd.toml: [live] context: must be a list of [[live.context]] "
                                  "tables"),
+    ('[live]\nthinking_level = "max"\n', 'pttd.toml: [live] thinking_level = "max": must be one '
+                                         'of "", "minimal", "low", "medium", "high"'),
+    ('[live]\ncustom_vocabulary = "Leeds"\n', 'pttd.toml: [live] custom_vocabulary = "Leeds": '
+                                             'must be a list of phrases, e.g. ["Raspberry Pi", '
+                                             '"Leeds"]'),
+    ("[live]\ncustom_vocabulary = [3]\n", "pttd.toml: [live] custom_vocabulary: 3 is not a "
+                                          "phrase (each entry must be a non-empty string on one "
+                                          "line)"),
+    ('[live]\ncustom_vocabulary = ["a\\nb"]\n', 'pttd.toml: [live] custom_vocabulary: "a\\nb" '
+                                                'is not a phrase (each entry must be a non-empty '
+                                                "string on one line)"),
+    ('[live]\ncustom_vocabulary = ["Pi", "Pi"]\n',
+     'pttd.toml: [live] custom_vocabulary: "Pi" is listed twice'),
+    ('[live]\ntranscription_languages = "en"\n',
+     'pttd.toml: [live] transcription_languages = "en": must be a list of BCP-47 language tags, '
+     'e.g. ["en-GB", "cy"]'),
+    ('[live]\ntranscription_languages = ["English"]\n',
+     'pttd.toml: [live] transcription_languages: "English" is not a BCP-47 language tag (e.g. '
+     '"en", "en-GB", "pt-BR")'),
+    ("[live]\ncompression_trigger_tokens = -5\n",
+     "pttd.toml: [live] compression_trigger_tokens = -5: must be a whole number from 0 to "
+     "1048576"),
+    ("[live]\ncompression_trigger_tokens = 9000\ncontext_compression = false\n",
+     "pttd.toml: [live] compression_trigger_tokens = 9000: needs context_compression = true"),
+    ('[live]\ninput_transcription = false\ncustom_vocabulary = ["Pi"]\n',
+     "pttd.toml: [live] custom_vocabulary: biases the transcription of what you say, so it needs "
+     "input_transcription = true"),
+    ('[live]\ninput_transcription = false\ntranscription_languages = ["en"]\n',
+     "pttd.toml: [live] transcription_languages: hints for the transcription of what you say, so "
+     "it needs input_transcription = true"),
     ("[audio\n", "pttd.toml: TOML syntax error: Expected ']' at the end of a table declaration "
                  "(at line 1, column 7)"),
     ("[audio]\nperiod_ms = 20\nperiod_ms = 40\n",

@@ -68,15 +68,20 @@ def test_text_sessions_ask_for_no_voice() -> None:
     assert "outputAudioTranscription" not in body
 
 
+NATIVE = "models/gemini-2.5-flash-native-audio-preview-09-2025"
+
+
 @pytest.mark.parametrize(("overrides", "version", "why"), [
     ({}, "v1beta", "default"),
     ({"affective_dialog": True}, "v1alpha", "affective_dialog"),
     ({"proactive_audio": True}, "v1alpha", "proactive_audio"),
     ({"api_version": "v1"}, "v1", "configured"),
     ({"api_version": "v1beta", "proactive_audio": True}, "v1beta", "needs v1alpha"),
+    # Always on with 3.8: nothing is sent for it, so nothing needs v1alpha.
+    ({"model": "gemini-3.8-live", "proactive_audio": True}, "v1beta", "default"),
 ])
 def test_api_version_is_chosen_and_explained(overrides: dict, version: str, why: str) -> None:
-    chosen, reason = p.choose_api_version(replace(LiveConfig(), **overrides))
+    chosen, reason = p.choose_api_version(replace(LiveConfig(model=NATIVE), **overrides))
     assert chosen == version
     assert why in reason
     assert p.ws_path(chosen) == (f"/ws/google.ai.generativelanguage.{version}."

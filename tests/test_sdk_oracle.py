@@ -130,15 +130,41 @@ def _validate_client_frame(frame: str) -> None:
 
 @pytest.mark.parametrize("overrides", [
     {},
-    {"response_modality": "TEXT", "context_compression": False, "system_instruction": ""},
-    {"voice": "Zephyr", "language_code": "en-GB", "temperature": 1.2, "thinking_budget": 0,
+    {"model": "gemini-live-2.5-flash-preview", "response_modality": "TEXT",
+     "context_compression": False, "system_instruction": ""},
+    {"model": "gemini-2.5-flash-native-audio-preview-09-2025", "voice": "Zephyr",
+     "language_code": "en-GB", "temperature": 1.2, "thinking_budget": 0,
      "affective_dialog": True, "proactive_audio": True, "turn_detection": "server",
      "activity_handling": "no_interruption", "input_transcription": False},
+    {"model": "gemini-3.8-live-extended-thinking", "thinking_level": "high",
+     "custom_vocabulary": ("Siobhan", "Raspberry Pi"), "transcription_languages": ("en-GB", "cy"),
+     "compression_trigger_tokens": 25600, "proactive_audio": True},
+    {"model": "gemini-3.1-flash-live-preview", "thinking_level": "minimal"},
 ])
 def test_every_setup_pttd_builds_passes_the_sdk_types(overrides: dict[str, Any]) -> None:
     cfg = replace(LiveConfig(), **overrides)
     _validate_client_frame(p.setup(cfg))
     _validate_client_frame(p.setup(cfg, handle="resume-me"))
+
+
+def test_the_sdk_reads_the_new_setup_fields_as_pttd_means_them() -> None:
+    """The names are right, not merely accepted: the SDK's own types hold the values."""
+    cfg = LiveConfig(model="gemini-3.8-live-extended-thinking", thinking_level="low",
+                     custom_vocabulary=("Siobhan",), transcription_languages=("cy",),
+                     compression_trigger_tokens=25600)
+    msg = json.loads(p.setup(cfg))
+    msg["setup"].pop("realtimeInputConfig")
+    setup = types.LiveClientMessage.model_validate(msg).setup
+    assert setup is not None and setup.generation_config is not None
+    thinking = setup.generation_config.thinking_config
+    assert thinking is not None and thinking.thinking_level == types.ThinkingLevel.LOW
+    transcription = setup.input_audio_transcription
+    assert transcription is not None
+    assert transcription.custom_vocabulary == ["Siobhan"]
+    assert transcription.language_codes == ["cy"]
+    compression = setup.context_window_compression
+    assert compression is not None and compression.trigger_tokens == 25600
+    assert setup.proactivity is None and setup.generation_config.enable_affective_dialog is None
 
 
 def test_every_other_message_pttd_builds_passes_the_sdk_types() -> None:

@@ -43,6 +43,7 @@ from daemon.live.frames import (
     parse_server_frame,
     rate_from_mime,
 )
+from daemon.live.models import ModelRules, rules_for
 
 __all__ = [
     "AUDIO_MIME", "INPUT_RATE", "OUTPUT_RATE", "WS_PATH", "AudioChunk", "Event", "FunctionCall",
@@ -63,8 +64,10 @@ AUDIO_MIME = f"audio/pcm;rate={INPUT_RATE}"
 
 def choose_api_version(cfg: LiveConfig) -> tuple[str, str]:
     """The API version for the URL, and why it was chosen (for the log)."""
-    needs = [name for name, on in (("affective_dialog", cfg.affective_dialog),
-                                   ("proactive_audio", cfg.proactive_audio)) if on]
+    rules = rules_for(cfg.model)
+    needs = [name for name, on in (
+        ("affective_dialog", cfg.affective_dialog and rules.affective_dialog),
+        ("proactive_audio", cfg.proactive_audio and rules.proactive_audio == "optional")) if on]
     what = " and ".join(needs) + (" needs" if len(needs) == 1 else " need")
     if cfg.api_version != "auto":
         if needs and cfg.api_version != "v1alpha":
@@ -85,7 +88,12 @@ def model_name(model: str) -> str:
 
 
 def setup(cfg: LiveConfig, handle: str | None = None) -> str:
-    """The first message of a session; `handle` resumes an earlier session."""
+    """The first message of a session; `handle` resumes an earlier session.
+
+    Only what cfg.model takes goes in (models.py): options it rejects were refused by
+    `models.validate` at start-up, and proactive audio is never sent where it is always on.
+    """
+    rules = rules_for(cfg.model)
     gen: dict[str, Any] = {"responseModalities": [cfg.response_modality]}
     if cfg.response_modality == "AUDIO":
         speech: dict[str, Any] = {
@@ -95,9 +103,14 @@ def setup(cfg: LiveConfig, handle: str | None = None) -> str:
         gen["speechConfig"] = speech
     if cfg.temperature >= 0:
         gen["temperature"] = cfg.temperature
-    if cfg.thinking_budget >= 0:
-        gen["thinkingConfig"] = {"thinkingBudget": cfg.thinking_budget}
-    if cfg.affective_dialog:
+    thinking: dict[str, Any] = {}
+    if cfg.thinking_level and cfg.thinking_level in rules.thinking_levels:
+        thinking["thinkingLevel"] = cfg.thinking_level.upper()
+    if cfg.thinking_budget >= 0 and rules.thinking_budget:
+        thinking["thinkingBudget"] = cfg.thinking_budget
+    if thinking:
+        gen["thinkingConfig"] = thinking
+    if cfg.affective_dialog and rules.affective_dialog:
         gen["enableAffectiveDialog"] = True
     body: dict[str, Any] = {"model": model_name(cfg.model), "generationConfig": gen}
     if cfg.system_instruction:
@@ -108,15 +121,28 @@ def setup(cfg: LiveConfig, handle: str | None = None) -> str:
                              else "NO_INTERRUPTION"),
     }
     if cfg.input_transcription:
-        body["inputAudioTranscription"] = {}
+        body["inputAudioTranscription"] = _transcription(cfg, rules)
     if cfg.output_transcription and cfg.response_modality == "AUDIO":
         body["outputAudioTranscription"] = {}
     body["sessionResumption"] = {"handle": handle} if handle else {}
     if cfg.context_compression:
-        body["contextWindowCompression"] = {"slidingWindow": {}}
-    if cfg.proactive_audio:
+        compression: dict[str, Any] = {"slidingWindow": {}}
+        if cfg.compression_trigger_tokens:
+            compression["triggerTokens"] = cfg.compression_trigger_tokens
+        body["contextWindowCompression"] = compression
+    if cfg.proactive_audio and rules.proactive_audio == "optional":
         body["proactivity"] = {"proactiveAudio": True}
     return json.dumps({"setup": body}, ensure_ascii=False, separators=(",", ":"))
+
+
+def _transcription(cfg: LiveConfig, rules: ModelRules) -> dict[str, Any]:
+    """inputAudioTranscription: the language hints and vocabulary, where the model takes them."""
+    out: dict[str, Any] = {}
+    if cfg.transcription_languages and rules.transcription_languages:
+        out["languageCodes"] = list(cfg.transcription_languages)
+    if cfg.custom_vocabulary and rules.custom_vocabulary:
+        out["customVocabulary"] = list(cfg.custom_vocabulary)
+    return out
 
 
 def client_content(turns: Iterable[tuple[str, str]], *, turn_complete: bool) -> str:
