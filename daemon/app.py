@@ -68,7 +68,8 @@ class App:
         self.sender = Sender(self.live, self.capture, self.ring, self.stats,
                              on_failed=self._send_failed)
         self.machine = turns.TurnMachine(audio_replies=cfg.live.response_modality == "AUDIO",
-                                         button_mode=cfg.button.mode)
+                                         button_mode=cfg.button.mode,
+                                         may_stay_silent=models.proactive(cfg.live))
         self.led = self._open_led(cfg)
         self.button: ButtonInput | None = None
         self.control = ControlServer(cfg.control.socket, self._control)
@@ -344,8 +345,14 @@ class App:
                 self._feed(turns.ReplyText())
             case protocol.GenerationComplete():
                 self._feed(turns.GenerationComplete())
+            case protocol.UsageMetadata() if rec is not None:
+                rec.usage = event
             case protocol.TurnComplete():
-                self._feed(turns.TurnComplete(event.reason))
+                if rec is not None and event.ends_interaction:
+                    rec.end_reason = event.reason or ""
+                    rec.waiting_for_input = event.waiting_for_input
+                self._feed(turns.TurnComplete(event.reason, event.waiting_for_input,
+                                              event.ends_interaction))
             case protocol.Interrupted():
                 self._feed(turns.Interrupted())
             case protocol.Unknown():

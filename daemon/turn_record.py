@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from daemon.live.events import UsageMetadata
+
 
 @dataclass
 class TurnRecord:
@@ -26,6 +28,9 @@ class TurnRecord:
     input_text: list[str] = field(default_factory=list)
     output_text: list[str] = field(default_factory=list)
     outcome: str = ""
+    usage: UsageMetadata | None = None      # the server's token counts for the reply
+    end_reason: str = ""                    # its turnCompleteReason
+    waiting_for_input: bool = False
 
     def first_audio(self) -> None:
         if self.first_audio_at is None:
@@ -48,6 +53,12 @@ class TurnRecord:
             "PTTD_INTERRUPTED": "yes" if self.interrupted else "no",
             "PTTD_INPUT_TEXT": "".join(self.input_text).strip(),
             "PTTD_OUTPUT_TEXT": "".join(self.output_text).strip(),
+            "PTTD_PROMPT_TOKENS": str(self.usage.prompt_tokens) if self.usage else "",
+            "PTTD_RESPONSE_TOKENS": str(self.usage.response_tokens) if self.usage else "",
+            "PTTD_THOUGHTS_TOKENS": str(self.usage.thoughts_tokens) if self.usage else "",
+            "PTTD_TOTAL_TOKENS": str(self.usage.total_tokens) if self.usage else "",
+            "PTTD_TURN_COMPLETE_REASON": self.end_reason,
+            "PTTD_WAITING_FOR_INPUT": "yes" if self.waiting_for_input else "no",
         }
 
     def summary(self) -> str:
@@ -58,6 +69,8 @@ class TurnRecord:
         if f["PTTD_RELEASE_TO_REPLY_MS"]:
             parts.append(f"release->reply {f['PTTD_RELEASE_TO_REPLY_MS']} ms")
         parts.append(f"reply {f['PTTD_REPLY_S']} s")
+        if self.usage:
+            parts.append(f"tokens {self.usage.prompt_tokens} in, {self.usage.response_tokens} out")
         if self.underruns or self.overruns:
             parts.append(f"underruns {self.underruns} overruns {self.overruns}")
         return ", ".join(parts)

@@ -7,10 +7,16 @@ Rules a user relies on:
 - A press while idle starts a turn at once: StartStreaming (activityStart, then the pre-roll,
   then live audio), the listen-start earcon and the listening LED.
 - A press while the reply plays is a barge-in: a new activity starts and playback stops, in
-  that order and at once, and the old reply's remaining audio is discarded until the server
-  ends that reply (`interrupted` or `turnComplete`). When the server had already ended it
-  (replies arrive faster than they play, so this is the usual case), nothing is owed and the
-  new reply plays as it comes.
+  that order and at once. The old reply is stale until the server ends it (`interrupted` or
+  `turnComplete`) or the new turn's activityEnd is sent, whichever comes first; after that,
+  audio belongs to the new turn, so a server that never ends the old reply cannot mute the
+  speaker. An end that still arrives late, before anything of the new reply, is the old one's
+  (the server sends in order). When the server had already ended the old reply (replies arrive
+  faster than they play, so this is the usual case), nothing is owed.
+- A turn the model ends without a reply on purpose (waitingForInput, NEED_MORE_INPUT, or
+  silence where proactive audio lets it choose not to answer) ends quietly; one it ends
+  without a reply for another reason fails with the error earcon and the reason. A
+  turnComplete whose interactionStatus is not IDLE ends nothing: more output may follow.
 - A press while offline plays the error earcon and shows the error LED; nothing crashes and the
   session keeps reconnecting by itself.
 - Words the user spoke are never dropped silently: a turn whose audio could not be sent, or
@@ -22,6 +28,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+
+from daemon.turn_actions import (
+    Action,
+    CancelStreaming,
+    CancelTimer,
+    EndReply,
+    Log,
+    PlayEarcon,
+    SetLed,
+    StartStreaming,
+    StopPlayback,
+    StopStreaming,
+    TurnEnded,
+)
+
+__all__ = [
+    "Action", "CancelStreaming", "CancelTimer", "DeviceStatus", "EndReply", "Event",
+    "GenerationComplete", "Interrupted", "Log", "PlayEarcon", "PlaybackDrained", "Press",
+    "Release", "ReplyAudio", "ReplyText", "SendFailed", "SessionLost", "SessionReady", "SetLed",
+    "StartStreaming", "State", "StopPlayback", "StopStreaming", "Timeout", "TurnComplete",
+    "TurnEnded", "TurnMachine",
+]
 
 
 class State(Enum):
@@ -89,9 +117,20 @@ class GenerationComplete:
 
 @dataclass(frozen=True, slots=True)
 class TurnComplete:
-    """The server closed the turn; `reason` is its stated reason, if any."""
+    """The server closed the turn; `reason` is its turnCompleteReason, if any.
+
+    `waiting_for_input`: the model waits for the user to go on (no reply is owed);
+    `ends_interaction` False: more output may still follow (interactionStatus not IDLE).
+    """
 
     reason: str | None = None
+    waiting_for_input: bool = False
+    ends_interaction: bool = True
+
+    @property
+    def plain(self) -> bool:
+        """Says nothing beyond "this reply is over": what an interrupted reply's end looks like."""
+        return self.reason is None and not self.waiting_for_input and self.ends_interaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,78 +153,15 @@ class Timeout:
 Event = (Press | Release | SessionReady | SessionLost | DeviceStatus | SendFailed | ReplyAudio
          | ReplyText | GenerationComplete | TurnComplete | Interrupted | PlaybackDrained | Timeout)
 
-# ---------------------------------------------------------------- actions
-
-
-@dataclass(frozen=True, slots=True)
-class StartStreaming:
-    """activityStart, the pre-roll, then live audio until StopStreaming."""
-
-
-@dataclass(frozen=True, slots=True)
-class StopStreaming:
-    """Send what is captured so far, then activityEnd (or audioStreamEnd for server VAD)."""
-
-
-@dataclass(frozen=True, slots=True)
-class CancelStreaming:
-    """Stop streaming without sending anything more (the session is gone)."""
-
-
-@dataclass(frozen=True, slots=True)
-class StopPlayback:
-    """Drop everything buffered and stop the sound within one period."""
-
-
-@dataclass(frozen=True, slots=True)
-class EndReply:
-    """No more audio for this reply: play out what is buffered, then PlaybackDrained."""
-
-
-@dataclass(frozen=True, slots=True)
-class PlayEarcon:
-    """Play a short cue sound."""
-
-    name: str  # "listen_start" | "listen_stop" | "error"
-
-
-@dataclass(frozen=True, slots=True)
-class SetLed:
-    """Show a pattern on the status LED."""
-
-    pattern: str  # a State value, or "error"
-
-
-@dataclass(frozen=True, slots=True)
-class CancelTimer:
-    """Stop the pending turn timer: what it guarded has happened."""
-
-
-@dataclass(frozen=True, slots=True)
-class Log:
-    """A journal line: the machine does no I/O itself."""
-
-    level: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class TurnEnded:
-    """A turn is over, and how it went, for the turn record."""
-
-    outcome: str  # "completed" | "interrupted" | "failed: <reason>"
-    interrupted: bool = False
-
-
-Action = (StartStreaming | StopStreaming | CancelStreaming | StopPlayback | EndReply | PlayEarcon
-          | SetLed | CancelTimer | Log | TurnEnded)
-
 
 class TurnMachine:
     """See the module docstring. `accepts_audio` says whether reply audio should be played."""
 
-    def __init__(self, *, audio_replies: bool = True, button_mode: str = "hold") -> None:
+    def __init__(self, *, audio_replies: bool = True, button_mode: str = "hold",
+                 may_stay_silent: bool = False) -> None:
         self.audio_replies = audio_replies
+        # Proactive audio is on: the model may choose not to answer, and says so by silence.
+        self.may_stay_silent = may_stay_silent
         self.toggle = button_mode == "toggle"
         self.state = State.OFFLINE
         self.session_ready = False
@@ -195,6 +171,9 @@ class TurnMachine:
         # Replies still owed by the server for turns the user barged into: their audio and
         # completion events belong to the old turn and are dropped.
         self.stale_replies = 0
+        # Ends of stale replies given up on at the new turn's activityEnd: one that arrives
+        # before anything of the new reply is still the old reply's.
+        self.late_ends = 0
         # The server still owes the end (turnComplete) of the reply to the last activity sent.
         self.reply_pending = False
         self.got_reply = False
@@ -277,12 +256,13 @@ class TurnMachine:
             case ReplyText():
                 if self.stale_replies == 0 and self.state is State.THINKING:
                     self.got_reply = True
+                    self.late_ends = 0
             case GenerationComplete():
                 pass
             case Interrupted():
                 self._server_interrupted(out)
             case TurnComplete():
-                self._turn_complete(out)
+                self._turn_complete(event, out)
             case PlaybackDrained():
                 self.playing = False
                 if self.state is State.SPEAKING:
@@ -313,6 +293,11 @@ class TurnMachine:
         self._start_turn(out, barge_in=barge_in)
 
     def _finish_listening(self, out: list[Action]) -> None:
+        if self.stale_replies:
+            out.append(Log("info", "the server had not ended the interrupted reply by the new "
+                                   "turn's end; what arrives now is the new reply"))
+            self.late_ends += self.stale_replies
+            self.stale_replies = 0
         self.reply_pending = True
         out.append(StopStreaming())
         out.append(PlayEarcon("listen_stop"))
@@ -322,12 +307,13 @@ class TurnMachine:
         if not self.accepts_audio:
             return
         self.got_reply = True
+        self.late_ends = 0
         self.playing = True
         if self.state is State.THINKING:
             self._go(State.SPEAKING, out)
 
     def _server_interrupted(self, out: list[Action]) -> None:
-        if self.stale_replies:
+        if self.stale_replies or (self.late_ends and not self.got_reply):
             return
         if self.state in (State.THINKING, State.SPEAKING):
             out.append(StopPlayback())
@@ -338,24 +324,43 @@ class TurnMachine:
             self.stale_replies += 1
             self.reply_pending = False
 
-    def _turn_complete(self, out: list[Action]) -> None:
+    def _turn_complete(self, event: TurnComplete, out: list[Action]) -> None:
         if self.stale_replies:
             self.stale_replies -= 1
+            return
+        if self.late_ends and not self.got_reply and event.plain:
+            self.late_ends -= 1
+            return
+        if not event.ends_interaction:
             return
         self.reply_pending = False
         if self.state is State.SPEAKING:
             out.append(EndReply())
         elif self.state is State.THINKING:
+            quiet = self._quiet_end(event)
             if self.got_reply or not self.audio_replies:
                 self._end_turn("completed", out)
+            elif quiet:
+                out.append(Log("info", f"turn ended without a reply: {quiet}"))
+                self._end_turn(f"completed: {quiet}", out)
             else:
-                self._fail("the server ended the turn without a reply", out)
+                why = f" ({event.reason})" if event.reason else ""
+                self._fail(f"the server ended the turn without a reply{why}", out)
             self._go(self._rest(), out)
+
+    def _quiet_end(self, event: TurnComplete) -> str:
+        """Why a turn without a reply is the model's choice, not a failure ("" if it is not)."""
+        if event.waiting_for_input or event.reason == "NEED_MORE_INPUT":
+            return "the model is waiting for more input"
+        if self.may_stay_silent and event.reason is None:
+            return "the model chose not to answer (proactive audio)"
+        return ""
 
     def _session_lost(self, out: list[Action]) -> None:
         was_ready = self.session_ready
         self.session_ready = False
         self.stale_replies = 0
+        self.late_ends = 0
         self.reply_pending = False
         if self.state is State.LISTENING:
             out.append(CancelStreaming())

@@ -4,6 +4,7 @@ sink, the control socket, a test NOTIFY_SOCKET and a real journald."""
 from __future__ import annotations
 
 import base64
+import json
 import signal
 import time
 from pathlib import Path
@@ -102,6 +103,14 @@ def test_full_turn_lands_in_the_speaker_with_a_journal_record(
     for field in ("PTTD_PRESS_TO_START_MS", "PTTD_UNDERRUNS", "PTTD_OVERRUNS",
                   "PTTD_INPUT_TEXT", "PTTD_OUTPUT_TEXT"):
         assert field in rec
+    # The token counts are the server's, from the usageMetadata sent with its turnComplete.
+    usage = [json.loads(raw)["usageMetadata"] for _, raw in emu.call(lambda e: list(e.sent))
+             if b'"usageMetadata"' in raw]
+    assert len(usage) == 1
+    assert rec["PTTD_PROMPT_TOKENS"] == str(usage[0]["promptTokenCount"])
+    assert rec["PTTD_RESPONSE_TOKENS"] == str(usage[0]["responseTokenCount"])
+    assert rec["PTTD_TOTAL_TOKENS"] == str(usage[0]["totalTokenCount"])
+    assert rec["PTTD_WAITING_FOR_INPUT"] == "no"
     text = "\n".join(str(v) for e in d.journal() for v in e.values()) + d.stderr
     assert TEST_KEY not in text
 

@@ -166,6 +166,18 @@ def test_turn_end_with_usage_in_the_same_frame() -> None:
     ('{"serverContent": {"interrupted": true}}', [p.Interrupted()]),
     ('{"serverContent": {"interrupted": true, "turnComplete": true}}',
      [p.Interrupted(), p.TurnComplete()]),
+    # interactionStatus, as the SDK's receive() reads it: the status decides when it is there.
+    ('{"serverContent": {"turnComplete": true, "interactionStatus": "IN_PROGRESS"}}',
+     [p.TurnComplete(interaction_status="IN_PROGRESS")]),
+    ('{"serverContent": {"turnComplete": true, "interactionStatus": "IDLE"}}',
+     [p.TurnComplete(interaction_status="IDLE")]),
+    ('{"serverContent": {"interactionStatus": "IDLE"}}', [p.TurnComplete(None, False, "IDLE")]),
+    ('{"serverContent": {"interactionStatus": "IN_PROGRESS"}}', []),
+    ('{"server_content": {"turn_complete": true, "turn_complete_reason": "RESPONSE_REJECTED"}}',
+     [p.TurnComplete("RESPONSE_REJECTED")]),
+    ('{"usageMetadata": {"promptTokenCount": "12", "thoughtsTokenCount": 40, '
+     '"totalTokenCount": 52, "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": 12}]}}',
+     [p.UsageMetadata(12, 0, 52, 40)]),
     ('{"goAway": {"timeLeft": "10s"}}', [p.GoAway(10.0)]),
     ('{"goAway": {"timeLeft": "1.5s"}}', [p.GoAway(1.5)]),
     ('{"goAway": {}}', [p.GoAway(None)]),
@@ -191,11 +203,24 @@ def test_server_frames(frame: str | bytes, expected: list) -> None:
     assert p.parse_server_frame(frame) == expected
 
 
+@pytest.mark.parametrize(("status", "ends"), [
+    (None, True), ("INTERACTION_STATUS_UNSPECIFIED", True), ("IDLE", True),
+    ("IN_PROGRESS", False), ("REQUIRES_ACTION", False)])
+def test_a_turn_ends_the_interaction_as_the_sdk_decides(status: str | None, ends: bool) -> None:
+    from google.genai import live, types
+
+    assert p.TurnComplete(interaction_status=status).ends_interaction is ends
+    sdk = types.LiveServerContent(turn_complete=True, interaction_status=status)
+    assert live._is_interaction_complete(sdk) is ends
+
+
 @pytest.mark.parametrize(("frame", "reason"), [
     (b'{"serverContent": ', "not JSON"),
     (b"\xff\xfe{}", "not JSON"),
     (b"[1, 2]", "frame is not an object"),
     (b'{"serverContent": []}', "serverContent is not an object"),
+    (b'{"serverContent": {"turnComplete": true, "interactionStatus": 1}}',
+     "interactionStatus is not a string"),
     (b'{"serverContent": {"modelTurn": {"parts": {}}}}', "parts is not a list"),
     (b'{"serverContent": {"modelTurn": {"parts": [{"inlineData": {"mimeType": '
      b'"audio/pcm;rate=24000", "data": "*!AAAA"}}]}}}', "not valid base64"),

@@ -3,6 +3,7 @@ sequences of presses, releases and server events that checks the invariants user
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -48,7 +49,8 @@ def assert_stops_playback_right_after_activity_start(acts: list[t.Action]) -> No
     assert k[stop + 1] is t.PlayEarcon, k
 
 
-def test_barge_in_stops_playback_starts_a_new_activity_and_drops_the_old_reply() -> None:
+def barged_in() -> TurnMachine:
+    """A machine whose user has just barged into a reply the server has not ended yet."""
     m = ready()
     m.handle(t.Press())
     m.handle(t.Release())
@@ -56,15 +58,85 @@ def test_barge_in_stops_playback_starts_a_new_activity_and_drops_the_old_reply()
     acts = m.handle(t.Press())
     assert_stops_playback_right_after_activity_start(acts)
     assert t.TurnEnded("interrupted", True) in acts
-    assert m.state is State.LISTENING
-    m.handle(t.Release())
-    # The old reply's remaining audio and its end belong to the interrupted turn.
-    assert not m.accepts_audio
-    assert m.handle(t.Interrupted()) == []
-    assert m.handle(t.TurnComplete()) == []
+    assert m.state is State.LISTENING and not m.accepts_audio
+    return m
+
+
+def assert_the_new_reply_plays_and_completes(m: TurnMachine) -> None:
     assert m.accepts_audio
     m.handle(t.ReplyAudio())
     assert m.state is State.SPEAKING
+    assert m.handle(t.TurnComplete()) == [t.EndReply()]
+    assert t.TurnEnded("completed") in m.handle(t.PlaybackDrained())
+    assert m.state is State.IDLE and m.stale_replies == 0 and m.late_ends == 0
+
+
+def test_barge_in_the_server_ends_the_old_reply_before_the_release() -> None:
+    m = barged_in()
+    # The old reply's end belongs to the interrupted turn.
+    assert m.handle(t.Interrupted()) == []
+    assert m.handle(t.TurnComplete()) == []
+    assert m.stale_replies == 0
+    acts = m.handle(t.Release())
+    assert not any(isinstance(a, t.Log) for a in acts)
+    assert_the_new_reply_plays_and_completes(m)
+
+
+def test_barge_in_the_server_never_ends_the_old_reply_no_wedge() -> None:
+    """Preview models that send neither `interrupted` nor the old turnComplete: the new turn's
+    activityEnd ends the old reply's claim, and the new reply plays."""
+    m = barged_in()
+    acts = m.handle(t.Release())
+    assert t.StopStreaming() in acts
+    assert any(isinstance(a, t.Log) and "new reply" in a.message for a in acts)
+    assert m.stale_replies == 0
+    assert_the_new_reply_plays_and_completes(m)
+
+
+def test_barge_in_the_old_reply_ends_late_before_anything_of_the_new_one() -> None:
+    """The server sends in order, so an end that crosses the activityEnd and arrives before any
+    of the new reply is the old reply's: it neither fails nor ends the new turn."""
+    m = barged_in()
+    m.handle(t.Release())
+    assert m.accepts_audio
+    assert m.handle(t.Interrupted()) == []
+    assert m.handle(t.TurnComplete()) == []
+    assert m.state is State.THINKING and m.turn_open
+    assert_the_new_reply_plays_and_completes(m)
+
+
+def test_barge_in_interrupted_without_the_old_turn_complete() -> None:
+    m = barged_in()
+    assert m.handle(t.Interrupted()) == []
+    m.handle(t.Release())
+    assert_the_new_reply_plays_and_completes(m)
+
+
+def test_after_the_new_reply_began_a_turn_complete_is_the_new_reply_s() -> None:
+    m = barged_in()
+    m.handle(t.Release())
+    m.handle(t.ReplyAudio())
+    assert m.late_ends == 0
+    assert m.handle(t.TurnComplete()) == [t.EndReply()]
+
+
+def test_a_late_old_end_does_not_swallow_a_new_turn_that_waits_for_input() -> None:
+    m = barged_in()
+    m.handle(t.Release())
+    acts = m.handle(t.TurnComplete(waiting_for_input=True))
+    assert t.TurnEnded("completed: the model is waiting for more input") in acts
+    assert t.PlayEarcon("error") not in acts and m.state is State.IDLE
+
+
+def test_a_second_barge_in_before_the_first_new_reply_began() -> None:
+    m = barged_in()
+    m.handle(t.Release())
+    acts = m.handle(t.Press())                 # into the new turn, still THINKING
+    assert t.TurnEnded("interrupted", True) in acts and m.stale_replies == 1
+    m.handle(t.Release())
+    assert m.late_ends == 2
+    assert m.handle(t.TurnComplete()) == [] and m.handle(t.TurnComplete()) == []
+    assert_the_new_reply_plays_and_completes(m)
 
 
 def test_barge_in_after_the_server_finished_owes_nothing() -> None:
@@ -138,6 +210,62 @@ def test_text_sessions_complete_without_audio() -> None:
     assert t.TurnEnded("completed") in acts and m.state is State.IDLE
 
 
+def released() -> TurnMachine:
+    m = ready()
+    m.handle(t.Press())
+    m.handle(t.Release())
+    return m
+
+
+@pytest.mark.parametrize("event", [t.TurnComplete(waiting_for_input=True),
+                                   t.TurnComplete(reason="NEED_MORE_INPUT"),
+                                   t.TurnComplete(reason="NEED_MORE_INPUT",
+                                                  waiting_for_input=True)])
+def test_a_turn_the_model_ends_waiting_for_input_is_quiet(event: t.TurnComplete) -> None:
+    m = released()
+    acts = m.handle(event)
+    assert t.TurnEnded("completed: the model is waiting for more input") in acts
+    assert t.PlayEarcon("error") not in acts and t.SetLed("error") not in acts
+    assert m.state is State.IDLE
+
+
+@pytest.mark.parametrize("reason", ["RESPONSE_REJECTED", "PROHIBITED_INPUT_CONTENT",
+                                    "MALFORMED_FUNCTION_CALL"])
+def test_a_turn_ended_without_a_reply_for_another_reason_fails_and_says_why(reason: str) -> None:
+    m = released()
+    acts = m.handle(t.TurnComplete(reason=reason))
+    assert t.PlayEarcon("error") in acts
+    assert t.TurnEnded(f"failed: the server ended the turn without a reply ({reason})") in acts
+
+
+def test_an_empty_turn_fails_unless_proactive_audio_lets_the_model_stay_silent() -> None:
+    acts = released().handle(t.TurnComplete())
+    assert t.PlayEarcon("error") in acts
+    assert t.TurnEnded("failed: the server ended the turn without a reply") in acts
+    m = ready(may_stay_silent=True)
+    m.handle(t.Press())
+    m.handle(t.Release())
+    acts = m.handle(t.TurnComplete())
+    assert t.PlayEarcon("error") not in acts
+    assert t.TurnEnded("completed: the model chose not to answer (proactive audio)") in acts
+    # A stated reason is still a failure, proactive or not.
+    m.handle(t.Press())
+    m.handle(t.Release())
+    assert t.PlayEarcon("error") in m.handle(t.TurnComplete(reason="RESPONSE_REJECTED"))
+
+
+def test_a_turn_complete_whose_interaction_goes_on_ends_nothing() -> None:
+    """interactionStatus IN_PROGRESS: more output may follow, as the SDK's receive() reads it."""
+    m = released()
+    assert m.handle(t.TurnComplete(ends_interaction=False)) == []
+    assert m.state is State.THINKING and m.turn_open
+    m.handle(t.ReplyAudio())
+    assert m.handle(t.TurnComplete(ends_interaction=False)) == []
+    assert m.state is State.SPEAKING
+    assert m.handle(t.TurnComplete()) == [t.EndReply()]
+    assert t.TurnEnded("completed") in m.handle(t.PlaybackDrained())
+
+
 def test_microphone_offline_goes_offline_and_back() -> None:
     m = ready()
     m.handle(t.DeviceStatus("microphone", False))
@@ -149,6 +277,8 @@ def test_microphone_offline_goes_offline_and_back() -> None:
 
 EVENTS = [t.Press(), t.Release(), t.SessionReady(), t.SessionLost(), t.ReplyAudio(),
           t.ReplyText(), t.GenerationComplete(), t.TurnComplete(), t.Interrupted(),
+          t.TurnComplete(waiting_for_input=True), t.TurnComplete(reason="RESPONSE_REJECTED"),
+          t.TurnComplete(ends_interaction=False),
           t.PlaybackDrained(), t.Timeout("max_turn"), t.Timeout("no_reply"),
           t.SendFailed("x"), t.DeviceStatus("microphone", False),
           t.DeviceStatus("microphone", True), t.DeviceStatus("speaker", False)]
@@ -195,20 +325,28 @@ class Machine(RuleBasedStateMachine):
         self._apply(t.TurnComplete())
         self._apply(t.PlaybackDrained())
 
-    # Only when the server owes no earlier reply's end (which would rightly hold the new one).
-    @precondition(lambda self: self.m.state is State.IDLE and self.m.stale_replies == 0)
-    @rule(server_done=st.booleans())
-    def barge_into_a_reply(self, server_done: bool) -> None:
+    @precondition(lambda self: self.m.state is State.IDLE)
+    @rule(old_end=st.sampled_from(["done", "before_release", "after_release", "interrupted",
+                                   "never"]))
+    def barge_into_a_reply(self, old_end: str) -> None:
+        """However (and whether) the server ends the reply barged into, the new one plays."""
         self._apply(t.Press())
         self._apply(t.Release())
         self._apply(t.ReplyAudio())
-        if server_done:
+        if old_end == "done":
             self._apply(t.TurnComplete())
         self._apply(t.Press())
+        if old_end in ("before_release", "interrupted"):
+            self._apply(t.Interrupted())
+        if old_end == "before_release":
+            self._apply(t.TurnComplete())
         self._apply(t.Release())
-        if not server_done:
-            self._apply(t.TurnComplete())           # the end of the reply barged into
+        if old_end == "after_release":
+            self._apply(t.Interrupted())
+            self._apply(t.TurnComplete())
         assert self.m.accepts_audio, "the new turn's reply must play"
+        self._apply(t.ReplyAudio())
+        assert self.m.state is State.SPEAKING
 
     @invariant()
     def audio_streams_only_inside_an_activity(self) -> None:
@@ -219,9 +357,10 @@ class Machine(RuleBasedStateMachine):
         assert self.started - self.ended == (1 if self.m.turn_open else 0)
 
     @invariant()
-    def reply_audio_only_while_a_reply_is_due(self) -> None:
-        if self.m.accepts_audio:
-            assert self.m.state in (State.THINKING, State.SPEAKING)
+    def reply_audio_plays_whenever_a_reply_is_due(self) -> None:
+        """No wedge: once the user's turn is sent, nothing holds the reply's audio back."""
+        due = self.m.state in (State.THINKING, State.SPEAKING)
+        assert self.m.accepts_audio == due
 
     def teardown(self) -> None:
         # Whatever happened, the machine can come back to rest: the server ends its replies,

@@ -63,10 +63,26 @@ class GenerationComplete:
 
 @dataclass(frozen=True, slots=True)
 class TurnComplete:
-    """The model's turn is over; `reason` is the server's turnCompleteReason."""
+    """The model's turn is over (turnComplete), as the SDK reads it.
+
+    `reason` is the server's turnCompleteReason (e.g. "NEED_MORE_INPUT", "RESPONSE_REJECTED");
+    `waiting_for_input` says the model stopped because it expects the user to go on, so no reply
+    is owed; `interaction_status` ("IDLE", "IN_PROGRESS", ...) says whether more output may still
+    follow, e.g. from background reasoning. The SDK's `receive()` ends an interaction on the
+    status when there is one, else on turnComplete; `ends_interaction` decides the same way.
+
+        >>> TurnComplete(interaction_status="IN_PROGRESS").ends_interaction
+        False
+    """
 
     reason: str | None = None
     waiting_for_input: bool = False
+    interaction_status: str | None = None
+
+    @property
+    def ends_interaction(self) -> bool:
+        status = self.interaction_status
+        return status in (None, "INTERACTION_STATUS_UNSPECIFIED") or status == "IDLE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,11 +131,12 @@ class SessionResumptionUpdate:
 
 @dataclass(frozen=True, slots=True)
 class UsageMetadata:
-    """Token counts so far, as the server reports them."""
+    """Token counts of the reply, as the server reports them (usually with its turnComplete)."""
 
     prompt_tokens: int = 0
     response_tokens: int = 0
     total_tokens: int = 0
+    thoughts_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)

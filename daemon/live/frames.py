@@ -5,7 +5,7 @@ alphabet, as proto3 JSON allows; anything it cannot understand is a ProtocolErro
 reason, which the client logs before it goes on.
 
     >>> parse_server_frame(b'{"serverContent": {"turnComplete": true}}')
-    [TurnComplete(reason=None, waiting_for_input=False)]
+    [TurnComplete(reason=None, waiting_for_input=False, interaction_status=None)]
 """
 
 from __future__ import annotations
@@ -245,8 +245,10 @@ def _server_content(content: dict[str, Any], events: list[Event]) -> TurnComplet
         events.append(Unknown(tuple("serverContent." + k for k in unknown)))
     waiting = _bool(content.get("waitingForInput"), "waitingForInput")
     reason = _str(content.get("turnCompleteReason"), "turnCompleteReason")
-    if _bool(content.get("turnComplete"), "turnComplete"):
-        return TurnComplete(reason, waiting)
+    status = _str(content.get("interactionStatus"), "interactionStatus")
+    # As the SDK's receive(): an IDLE status ends the interaction even without turnComplete.
+    if _bool(content.get("turnComplete"), "turnComplete") or status == "IDLE":
+        return TurnComplete(reason, waiting, status)
     return None
 
 
@@ -274,7 +276,8 @@ def _part(part: dict[str, Any], events: list[Event]) -> None:
 def _usage(usage: dict[str, Any]) -> UsageMetadata:
     return UsageMetadata(_int(usage.get("promptTokenCount"), "promptTokenCount") or 0,
                          _int(usage.get("responseTokenCount"), "responseTokenCount") or 0,
-                         _int(usage.get("totalTokenCount"), "totalTokenCount") or 0)
+                         _int(usage.get("totalTokenCount"), "totalTokenCount") or 0,
+                         _int(usage.get("thoughtsTokenCount"), "thoughtsTokenCount") or 0)
 
 
 def _args(args: Any) -> dict[str, Any]:

@@ -95,6 +95,12 @@ def rules_for(model: str) -> ModelRules:
     return UNKNOWN
 
 
+def proactive(cfg: LiveConfig) -> bool:
+    """Whether the model may choose not to answer (proactive audio is on for this session)."""
+    mode = rules_for(cfg.model).proactive_audio
+    return mode == "always" or (mode == "optional" and cfg.proactive_audio)
+
+
 def _refusals(cfg: LiveConfig, rules: ModelRules) -> list[str]:
     """`key = value: why and what to do` for every configured option the model rejects."""
     name = bare_name(cfg.model)
