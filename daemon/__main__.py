@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="send a malformed frame before every Nth reply")
     emu.add_argument("--unknown-every", type=int, default=0, metavar="N",
                      help="send a frame with only an unknown key before every Nth reply")
+    emu.add_argument("--barge-in-end", choices=("model", "interrupted", "silent"),
+                     default="model", help="how a barge-in ends the reply it cuts: as the "
+                     "model does, interrupted + turnComplete, or nothing at all")
+    emu.add_argument("--session-deadline", type=float, metavar="S",
+                     help='close with 1011 "Deadline expired" S seconds after setup '
+                          "(default: the model's session limit)")
     emu.add_argument("--api-key", default=None,
                      help="require this key (default: any non-empty key)")
     demo = cmds["demo"]

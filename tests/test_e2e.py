@@ -38,6 +38,15 @@ def turns_sent(frames: list[tuple[int, Any]]) -> list[np.ndarray]:
     return turns
 
 
+def a_reply_playing(d: DaemonRig) -> None:
+    """Once ready, a 1.5 s turn whose reply is now playing."""
+    d.wait_ready()
+    d.control("press")
+    time.sleep(1.5)
+    d.control("release")
+    d.wait_state("speaking", timeout=10)
+
+
 @pytest.fixture
 def emu() -> Any:
     with EmulatorThread(EmulatorOptions(pace="realtime")) as e:
@@ -118,11 +127,7 @@ def test_full_turn_lands_in_the_speaker_with_a_journal_record(
 def test_barge_in_stops_the_reply_and_starts_a_new_turn(
         tmp_path: Path, counter_sink: SimSink, emu: EmulatorThread) -> None:
     with DaemonRig(tmp_path, counter_sink, emu) as d:
-        d.wait_ready()
-        d.control("press")
-        time.sleep(1.5)
-        d.control("release")
-        d.wait_state("speaking", timeout=10)
+        a_reply_playing(d)
         time.sleep(0.3)
         st = d.control("press")
         assert st["state"] == "listening"
@@ -144,11 +149,7 @@ def test_barge_in_after_the_whole_reply_arrived_plays_the_next_reply(
     has played: a press during playback owes the server nothing."""
     with EmulatorThread(EmulatorOptions(pace="burst")) as emu, \
             DaemonRig(tmp_path, counter_sink, emu) as d:
-        d.wait_ready()
-        d.control("press")
-        time.sleep(1.5)
-        d.control("release")
-        d.wait_state("speaking", timeout=10)
+        a_reply_playing(d)
         d.wait(lambda: emu.call(lambda e: e.replies) == 1 and any(
             h.get("role") == "model" for h in emu.call(lambda e: list(e.sessions[0].history))),
             5, "the server to finish the reply")
@@ -160,6 +161,48 @@ def test_barge_in_after_the_whole_reply_arrived_plays_the_next_reply(
         d.wait(lambda: d.status()["outcomes"].get("completed") == 1, 10, "the second reply")
         assert d.stop()[0] == 0
     assert len(counter_sink.written()) - before >= 0.5 * 24000 * 2
+
+
+def test_barge_in_when_the_server_never_ends_the_old_reply_plays_the_next_one(
+        tmp_path: Path, counter_sink: SimSink) -> None:
+    """Some preview models send neither `interrupted` nor the old reply's turnComplete after a
+    barge-in: the next reply must still be heard, not dropped as the old one's."""
+    with EmulatorThread(EmulatorOptions(pace="realtime", barge_in_end="silent")) as emu, \
+            DaemonRig(tmp_path, counter_sink, emu) as d:
+        a_reply_playing(d)
+        time.sleep(0.3)
+        assert d.control("press")["outcomes"].get("interrupted") == 1
+        time.sleep(0.5)
+        before = len(counter_sink.written())
+        d.control("release")
+        d.wait(lambda: d.status()["outcomes"].get("completed") == 1, 15, "the second reply")
+        assert d.stop()[0] == 0
+        sent = emu.call(lambda e: [json.loads(raw) for _, raw in e.sent])
+    assert not any(m.get("serverContent", {}).get("interrupted") for m in sent)
+    assert len(counter_sink.written()) - before >= 0.5 * 24000 * 2
+
+
+def test_a_turn_the_model_ends_waiting_for_input_is_quiet(
+        tmp_path: Path, counter_sink: SimSink) -> None:
+    with EmulatorThread(EmulatorOptions(pace="burst", need_more_input_below_ms=60_000)) as emu, \
+            DaemonRig(tmp_path, counter_sink, emu, journal=True) as d:
+        d.wait_ready()
+        d.control("press")
+        time.sleep(0.5)
+        d.control("release")
+        d.wait(lambda: sum(d.status().get("outcomes", {}).values()) == 1, 15, "the turn to end")
+        st = d.status()
+        assert d.stop()[0] == 0
+        records = d.turn_records()
+        journal = d.journal()
+    assert st["outcomes"] == {"completed": 1} and st["state"] == "idle"
+    assert len(records) == 1
+    rec = records[0]
+    assert rec["PTTD_OUTCOME"] == "completed: the model is waiting for more input"
+    assert rec["PTTD_WAITING_FOR_INPUT"] == "yes"
+    assert rec["PTTD_TURN_COMPLETE_REASON"] == "NEED_MORE_INPUT"
+    assert rec["PTTD_PROMPT_TOKENS"] != "" and rec["PTTD_RESPONSE_TOKENS"] == "0"
+    assert not any("turn failed" in e.get("MESSAGE", "") for e in journal)
 
 
 def test_server_close_mid_reply_then_next_turn_works(

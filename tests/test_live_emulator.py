@@ -230,7 +230,8 @@ def test_barge_in_interrupts_without_generation_complete() -> None:
 
 def test_text_session_gets_text_and_context_without_reply(emulator: EmulatorThread) -> None:
     async def main() -> list[Any]:
-        ws = await open_session(emulator.url, LiveConfig(response_modality="TEXT"))
+        ws = await open_session(emulator.url, LiveConfig(model="gemini-live-2.5-flash-preview",
+                                                         response_modality="TEXT"))
         await next_handle(ws)
         await ws.send(p.client_content([("user", "My name is Sam.")], turn_complete=False))
         await ws.send(p.text("what is my name"))

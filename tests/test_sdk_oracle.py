@@ -33,6 +33,15 @@ def sdk_client(url: str) -> genai.Client:
     return client
 
 
+def press_to_talk_config(**fields: Any) -> types.LiveConnectConfig:
+    """AUDIO replies, the activity marked by the client (as pttd's button does)."""
+    return types.LiveConnectConfig(
+        response_modalities=[types.Modality.AUDIO],
+        realtime_input_config=types.RealtimeInputConfig(
+            automatic_activity_detection=types.AutomaticActivityDetection(disabled=True)),
+        **fields)
+
+
 def assert_sdk_accepts_everything_sent(emu: EmulatorThread) -> int:
     sent = emu.call(lambda e: list(e.sent))
     for _, raw in sent:
@@ -93,11 +102,8 @@ def test_sdk_completes_a_text_turn_and_an_audio_turn() -> None:
 def test_sdk_accepts_interruption_frames() -> None:
     async def main(url: str) -> list[Any]:
         client = sdk_client(url)
-        config = types.LiveConnectConfig(
-            response_modalities=[types.Modality.AUDIO],
-            realtime_input_config=types.RealtimeInputConfig(
-                automatic_activity_detection=types.AutomaticActivityDetection(disabled=True)))
-        async with client.aio.live.connect(model="gemini-live-test", config=config) as s:
+        async with client.aio.live.connect(model="gemini-live-test",
+                                           config=press_to_talk_config()) as s:
             await s.send_realtime_input(activity_start=types.ActivityStart())
             await s.send_realtime_input(audio=types.Blob(data=tone16k(1500),
                                                          mime_type="audio/pcm;rate=16000"))
@@ -241,3 +247,84 @@ def test_every_golden_sdk_frame_is_accepted_by_the_emulator(emulator: EmulatorTh
     replies = [t.get("text") for t in session.history if t["role"] == "model"]
     assert len(replies) == 4 and replies[2:] == ["You said: typed text", "You said: Hello"]
     assert any(isinstance(e, p.AudioChunk) for e in events)
+
+
+def test_sdk_against_a_3_8_session_reads_every_new_field() -> None:
+    """The SDK sets up an extended-thinking 3.8 session with the new options, reads a turn that
+    ends waiting for input and one that ends IDLE, and sees the session deadline close."""
+    config = press_to_talk_config(
+        thinking_config=types.ThinkingConfig(thinking_level=types.ThinkingLevel.HIGH),
+        input_audio_transcription=types.AudioTranscriptionConfig(
+            custom_vocabulary=["Siobhan"], language_codes=["en-GB"]),
+        context_window_compression=types.ContextWindowCompressionConfig(
+            trigger_tokens=25600, sliding_window=types.SlidingWindow()))
+
+    async def main(url: str) -> tuple[list[Any], list[Any], Exception]:
+        client = sdk_client(url)
+        async with client.aio.live.connect(model="gemini-3.8-live-extended-thinking",
+                                           config=config) as s:
+            await s.send_realtime_input(activity_start=types.ActivityStart())
+            await s.send_realtime_input(activity_end=types.ActivityEnd())
+            waiting = [m async for m in s.receive()]
+            await s.send_realtime_input(activity_start=types.ActivityStart())
+            await s.send_realtime_input(audio=types.Blob(data=tone16k(300),
+                                                         mime_type="audio/pcm;rate=16000"))
+            await s.send_realtime_input(activity_end=types.ActivityEnd())
+            answered = [m async for m in s.receive()]
+            try:
+                async for _ in s.receive():
+                    pass
+            except Exception as exc:  # the SDK raises its APIError on any close
+                return waiting, answered, exc
+        raise AssertionError("the session was not closed at its deadline")
+
+    with EmulatorThread(pace="burst", session_deadline_s=1.0) as emu:
+        waiting, answered, closed = asyncio.run(main(emu.url))
+        assert_sdk_accepts_everything_sent(emu)
+        session = emu.sessions[0]
+    assert not session.refused
+    # The SDK spells the nested keys in snake_case; the emulator's model rules read either.
+    assert session.setup["inputAudioTranscription"] == {"custom_vocabulary": ["Siobhan"],
+                                                        "language_codes": ["en-GB"]}
+    last = waiting[-1].server_content
+    assert last is not None and last.waiting_for_input is True
+    assert last.turn_complete_reason == types.TurnCompleteReason.NEED_MORE_INPUT
+    assert last.interaction_status == types.InteractionStatus.IDLE
+    assert not any(m.data for m in waiting)
+    assert any(m.data for m in answered)
+    end = answered[-1]
+    assert end.server_content is not None and end.server_content.turn_complete
+    assert end.server_content.interaction_status == types.InteractionStatus.IDLE
+    assert end.usage_metadata is not None and end.usage_metadata.total_token_count
+    assert "1011" in str(closed) and "Deadline expired" in str(closed)
+
+
+def test_sdk_sees_a_silent_barge_in_as_the_preview_models_send_it() -> None:
+    """barge_in_end="silent": after the new activityStart neither interrupted nor the old
+    turnComplete arrives; the next thing the SDK reads is the new reply."""
+    async def main(url: str) -> list[Any]:
+        client = sdk_client(url)
+        config = press_to_talk_config(
+            input_audio_transcription=types.AudioTranscriptionConfig())
+        async with client.aio.live.connect(model="gemini-3.8-live", config=config) as s:
+            await s.send_realtime_input(activity_start=types.ActivityStart())
+            await s.send_realtime_input(audio=types.Blob(data=tone16k(1500),
+                                                         mime_type="audio/pcm;rate=16000"))
+            await s.send_realtime_input(activity_end=types.ActivityEnd())
+            async for m in s.receive():
+                if m.data:
+                    await s.send_realtime_input(activity_start=types.ActivityStart())
+                    await s.send_realtime_input(audio=types.Blob(
+                        data=tone16k(200), mime_type="audio/pcm;rate=16000"))
+                    await s.send_realtime_input(activity_end=types.ActivityEnd())
+                    break
+            return [m async for m in s.receive()]
+
+    with EmulatorThread(pace="realtime", barge_in_end="silent") as emu:
+        messages = asyncio.run(main(emu.url))
+        assert_sdk_accepts_everything_sent(emu)
+    content = [m.server_content for m in messages if m.server_content]
+    assert not any(c.interrupted for c in content)
+    assert sum(bool(c.turn_complete) for c in content) == 1 and content[-1].turn_complete
+    heard = [c.input_transcription.text for c in content if c.input_transcription]
+    assert heard[-1] == "<200 ms of audio>"

@@ -19,7 +19,8 @@ def options_from_args(args: argparse.Namespace) -> EmulatorOptions:
         close_code=args.close_code, close_reason=args.close_reason,
         reject_status=args.reject_status, stall_after=args.stall_after,
         malformed_every=args.malformed_every, unknown_every=args.unknown_every,
-        api_key=args.api_key, record=args.record)
+        api_key=args.api_key, record=args.record, barge_in_end=args.barge_in_end,
+        session_deadline_s=args.session_deadline)
 
 
 async def _serve(opts: EmulatorOptions) -> None:

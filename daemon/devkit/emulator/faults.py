@@ -95,6 +95,11 @@ class Faults(Core):
         if o.close_after is not None:
             out.append(loop.create_task(self._after(o.close_after, self._close(
                 s, o.close_code, o.close_reason))))
+        deadline = (o.session_deadline_s if o.session_deadline_s is not None
+                    else s.rules.session_limit_s)
+        if deadline:
+            out.append(loop.create_task(self._after(deadline, self._close(
+                s, 1011, "Deadline expired"))))
         if o.stall_after is not None:
             out.append(loop.create_task(self._after(o.stall_after, self._stall_async(
                 s, o.stall_s))))

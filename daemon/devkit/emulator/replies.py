@@ -43,6 +43,9 @@ class Replies(Core):
         if (body := lookup(msg, "realtimeInput")) is not None:
             await self._realtime(s, body)
         elif (body := lookup(msg, "clientContent")) is not None:
+            if s.rules.client_content_roles and isinstance(body, dict) \
+                    and lookup(body, "turnComplete"):
+                await self._barge_in(s)     # turnComplete: true interrupts the generation
             if not self._client_content(s, body) and s.resumable:
                 await self._resumption_update(s)
         elif (body := lookup(msg, "toolResponse")) is not None:
@@ -124,8 +127,20 @@ class Replies(Core):
         with contextlib.suppress(asyncio.CancelledError):
             await s.reply
         s.history.append({"role": "model", "interrupted": True})
-        await self._send(s, {"serverContent": {"interrupted": True}})
-        await self._send(s, {"serverContent": {"turnComplete": True}})
+        end = self.opts.barge_in_end
+        if end == "silent":
+            return
+        if end == "interrupted" or s.rules.sends_interrupted:
+            await self._send(s, {"serverContent": {"interrupted": True}})
+        await self._send(s, {"serverContent": self._turn_complete(s)})
+
+    @staticmethod
+    def _turn_complete(s: Session, **fields: Any) -> dict[str, Any]:
+        """turnComplete, with the interactionStatus the model sends alongside it."""
+        content: dict[str, Any] = {"turnComplete": True, **fields}
+        if s.rules.interaction_status:
+            content["interactionStatus"] = "IDLE"
+        return content
 
     # ------------------------------------------------------------ replies
 
@@ -160,6 +175,14 @@ class Replies(Core):
         if o.unknown_every and n % o.unknown_every == 0:
             await self._send_raw(s, b'{"someFutureField": {}}')
         heard_ms = len(pcm) // _BYTES_PER_MS_IN if pcm is not None else 0
+        if pcm is not None and heard_ms < o.need_more_input_below_ms \
+                and s.rules.waiting_for_input:
+            await self._send(s, {"serverContent": self._turn_complete(
+                s, turnCompleteReason="NEED_MORE_INPUT", waitingForInput=True),
+                "usageMetadata": _usage(heard_ms // 40 + 1, 0)})
+            if s.resumable:
+                await self._resumption_update(s)
+            return
         heard = f"<{heard_ms} ms of audio>" if pcm is not None else text
         answer = f"You said: {heard}"
         if pcm is not None and s.transcribe_in:
@@ -181,9 +204,8 @@ class Replies(Core):
         await self._send(s, {"serverContent": {"generationComplete": True}})
         prompt = heard_ms // 40 + len(text) // 4 + 1
         response = max(1, out_ms // 40 + len(answer) // 4)
-        await self._send(s, {"serverContent": {"turnComplete": True}, "usageMetadata": {
-            "promptTokenCount": prompt, "responseTokenCount": response,
-            "totalTokenCount": prompt + response}})
+        await self._send(s, {"serverContent": self._turn_complete(s),
+                             "usageMetadata": _usage(prompt, response)})
         s.history.append({"role": "model", "text": answer, "audio_ms": out_ms})
         if s.resumable:
             await self._resumption_update(s)
@@ -224,6 +246,11 @@ class Replies(Core):
         await self._send(s, {"sessionResumptionUpdate": {
             "newHandle": handle, "resumable": True,
             "lastConsumedClientMessageIndex": str(s.messages - 1)}})
+
+
+def _usage(prompt: int, response: int) -> dict[str, int]:
+    return {"promptTokenCount": prompt, "responseTokenCount": response,
+            "totalTokenCount": prompt + response}
 
 
 def _echo_audio(pcm: bytes) -> bytes:

@@ -19,6 +19,7 @@ from websockets.http11 import Request, Response
 
 from daemon.devkit.emulator.faults import Faults
 from daemon.devkit.emulator.replies import Replies
+from daemon.devkit.emulator.rules import rejected
 from daemon.devkit.emulator.state import (
     INVALID_ARGUMENT,
     Refused,
@@ -26,6 +27,7 @@ from daemon.devkit.emulator.state import (
     invalid_argument,
     log,
 )
+from daemon.live.models import rules_for
 from daemon.live.protocol import lookup
 
 # websockets logs request headers (the client's API key among them) at debug level: never let it.
@@ -181,6 +183,11 @@ class Emulator(Faults, Replies):
             raise Refused(1008, f"{model} is not found for API version {s.version}, or is not "
                                  "supported for bidiGenerateContent. Call ListModels to see the "
                                  "list of available models and their supported methods.")
+        s.rules = rules_for(model)
+        s.refused = rejected(setup, s.rules)
+        if s.refused:
+            log.info("session %d: %s rejects %s", s.id, model, s.refused)
+            raise Refused(1007, INVALID_ARGUMENT)
         gen = lookup(setup, "generationConfig") or {}
         modalities = lookup(gen, "responseModalities") if isinstance(gen, dict) else None
         if modalities is not None:

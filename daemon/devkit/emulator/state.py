@@ -18,6 +18,8 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from daemon.live.models import UNKNOWN, ModelRules
+
 log = logging.getLogger("pttd.emulator")
 
 MAX_REASON = 123  # bytes: a close frame's payload is at most 125, two of them are the code
@@ -47,6 +49,16 @@ class EmulatorOptions:
     known_models: tuple[str, ...] = ()     # non-empty: other models are refused with 1008
     record: str | None = None              # append every client frame here as a JSON line
     reply_max_ms: int = 0                  # > 0: echoed replies are cut to this long
+    # How a barge-in ends the reply it cuts: "model" as the model's rules say (interrupted,
+    # then turnComplete; turnComplete alone where the model sends no interrupted),
+    # "interrupted" (both, whatever the model), "silent" (neither, as some previews do).
+    barge_in_end: str = "model"
+    # Close with 1011 "Deadline expired" this long after setup; None: at the model's session
+    # limit (58 min on gemini-3.8-live), if it has one.
+    session_deadline_s: float | None = None
+    # A user turn with less audio than this ends with waitingForInput (NEED_MORE_INPUT) on
+    # models that send it, instead of a reply.
+    need_more_input_below_ms: int = 100
 
 
 def truncate_reason(reason: str) -> str:
@@ -65,6 +77,8 @@ class Session:
     ready: bool = False
     closed: bool = False
     modality: str = "AUDIO"
+    rules: ModelRules = UNKNOWN            # the model's rules, from its setup
+    refused: str = ""                      # the setup field the model rejected, if it did
     manual_activity: bool = False
     interrupts: bool = True
     resumable: bool = False
