@@ -30,6 +30,13 @@ def main(args: argparse.Namespace) -> int:
     print(f"API key     from {key.source}")
     print(f"Live API    {live.endpoint} model {live.model}, {live.response_modality} replies, "
           f"voice {live.voice}, turn detection: {live.turn_detection}")
+    rules = models.rules_for(live.model)
+    if rules.known:
+        limit = (f", sessions end after {rules.session_limit_s / 60:g} min"
+                 if rules.session_limit_s else "")
+        always = ", proactive audio always on" if rules.proactive_audio == "always" else ""
+        print(f"model       {models.bare_name(live.model)}: the {rules.family} family"
+              f"{always}{limit}")
     print(f"button      {cfg.button.pin if cfg.button.enabled else 'disabled'} "
           f"({cfg.button.mode}); LED {cfg.led.pin or 'none'}")
     print(f"control     {cfg.control.socket}")

@@ -182,3 +182,11 @@ def test_check_warns_once_about_an_unknown_model(tmp_path: Path) -> None:
     res = _pttd(tmp_path, "check", 'model = "gemini-9-live"')
     assert res.returncode == 0, res.stdout + res.stderr
     assert res.stdout.count("is not a model pttd knows") == 1
+
+
+def test_check_says_what_it_knows_of_the_model(tmp_path: Path) -> None:
+    res = _pttd(tmp_path, "check", "")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert ("model       gemini-3.8-live: the gemini-3.8-live family, proactive audio always on, "
+            "sessions end after 58 min") in res.stdout
+    assert "is not a model pttd knows" not in res.stdout
