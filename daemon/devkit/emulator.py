@@ -38,6 +38,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from daemon.devkit.tool_script import DEMO_TURNS, ScriptedTurn, ToolPlayer, load_script
 from daemon.live.protocol import (
     INPUT_RATE,
     OUTPUT_RATE,
@@ -85,6 +86,7 @@ class EmulatorOptions:
     known_models: tuple[str, ...] = ()     # non-empty: other models are refused with 1008
     record: str | None = None              # append every client frame here as a JSON line
     reply_max_ms: int = 0                  # > 0: echoed replies are cut to this long
+    tool_turns: tuple[ScriptedTurn, ...] = ()  # user turns answered with toolCalls (tool_script)
 
 
 def truncate_reason(reason: str) -> str:
@@ -172,6 +174,7 @@ class Emulator:
         self._close_mid_reply: tuple[int, str] | None = None
         self._drip_ms = self.opts.drip_ms
         self._tasks: set[asyncio.Task[None]] = set()
+        self.tools = ToolPlayer(self.opts.tool_turns)
 
     @property
     def url(self) -> str:
@@ -451,6 +454,7 @@ class Emulator:
             if not isinstance(body, dict):
                 raise _Refused(1007, INVALID_ARGUMENT)
             s.history.append({"role": "user", "toolResponse": body})
+            self.tools.received(body)
             if s.resumable:
                 await self._resumption_update(s)
         else:
@@ -561,9 +565,13 @@ class Emulator:
             await self._send_raw(s, b'{"serverContent": ')
         if o.unknown_every and n % o.unknown_every == 0:
             await self._send_raw(s, b'{"someFutureField": {}}')
+        scripted = await self.tools.play(s, self._send)
         heard_ms = len(pcm) // _BYTES_PER_MS_IN if pcm is not None else 0
         heard = f"<{heard_ms} ms of audio>" if pcm is not None else text
         answer = f"You said: {heard}"
+        if scripted is not None:
+            heard, answer = scripted
+            pcm, text = None, answer
         if pcm is not None and s.transcribe_in:
             await self._send(s, {"serverContent": {"inputTranscription": {
                 "text": heard, "finished": True}}})
@@ -769,7 +777,9 @@ def options_from_args(args: argparse.Namespace) -> EmulatorOptions:
         close_code=args.close_code, close_reason=args.close_reason,
         reject_status=args.reject_status, stall_after=args.stall_after,
         malformed_every=args.malformed_every, unknown_every=args.unknown_every,
-        api_key=args.api_key, record=args.record)
+        api_key=args.api_key, record=args.record,
+        tool_turns=load_script(args.tool_script) if args.tool_script else
+        DEMO_TURNS if args.mode == "tools" else ())
 
 
 async def _serve(opts: EmulatorOptions) -> None:

@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any
@@ -431,8 +431,10 @@ def model_name(model: str) -> str:
     return model if model.startswith(("models/", "tunedModels/")) else "models/" + model
 
 
-def setup(cfg: LiveConfig, handle: str | None = None) -> str:
-    """The first message of a session; `handle` resumes an earlier session."""
+def setup(cfg: LiveConfig, handle: str | None = None,
+          tools: Sequence[Mapping[str, Any]] = ()) -> str:
+    """The first message of a session; `handle` resumes an earlier session; `tools` are the
+    function declarations offered to the model."""
     gen: dict[str, Any] = {"responseModalities": [cfg.response_modality]}
     if cfg.response_modality == "AUDIO":
         speech: dict[str, Any] = {
@@ -449,6 +451,9 @@ def setup(cfg: LiveConfig, handle: str | None = None) -> str:
     body: dict[str, Any] = {"model": model_name(cfg.model), "generationConfig": gen}
     if cfg.system_instruction:
         body["systemInstruction"] = {"role": "user", "parts": [{"text": cfg.system_instruction}]}
+    if tools or cfg.google_search:
+        body["tools"] = ([{"functionDeclarations": list(tools)}] if tools else []) + (
+            [{"googleSearch": {}}] if cfg.google_search else [])
     body["realtimeInputConfig"] = {
         "automaticActivityDetection": {"disabled": cfg.turn_detection == "button"},
         "activityHandling": ("START_OF_ACTIVITY_INTERRUPTS" if cfg.activity_handling == "interrupt"
@@ -518,9 +523,11 @@ class FunctionResponse:
     id: str
     name: str
     response: Mapping[str, Any]
+    scheduling: str | None = None  # SILENT | WHEN_IDLE | INTERRUPT, for NON_BLOCKING functions
 
 
 def tool_response(responses: Iterable[FunctionResponse]) -> str:
-    body = [{"id": r.id, "name": r.name, "response": dict(r.response)} for r in responses]
+    body = [{"id": r.id, "name": r.name, "response": dict(r.response)}
+            | ({"scheduling": r.scheduling} if r.scheduling else {}) for r in responses]
     return json.dumps({"toolResponse": {"functionResponses": body}}, ensure_ascii=False,
                       separators=(",", ":"))
