@@ -69,9 +69,10 @@ class Alarm:
             self._next = None
         self._speaker.stop_earcon()
         self._light.alert(False)
+        rang = time.monotonic() - self._started
         log.info("alarm for %s silenced (%s) after %.1f s", ", ".join(
-            repr(label) if label else "a timer" for label in self.labels), why,
-            time.monotonic() - self._started, extra={"PTTD_ALARM": why})
+            repr(label) if label else "a timer" for label in self.labels), why, rang,
+            extra={"PTTD_ALARM": why, "PTTD_ALARM_S": f"{rang:.3f}"})
         self.labels = []
         return True
 

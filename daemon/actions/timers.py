@@ -121,25 +121,17 @@ def restore(timers: tuple[Timer, ...], now: float,
     return TimerTable(pending), late, missed
 
 
-_PART = re.compile(r"(\d+(?:\.\d+)?)([hms]?)")
-_UNIT_S = {"h": 3600, "m": 60, "s": 1, "": 1}
+_NUM = r"(\d+(?:\.\d+)?)"
+_DURATION = re.compile(rf"{_NUM}|(?=\d)(?:{_NUM}h)?(?:{_NUM}m)?(?:{_NUM}s)?")
 
 
 def parse_duration(text: str) -> float:
     """"90", "90s", "10m", "1h30m", "1.5h" in seconds; ValueError for anything else."""
-    text = text.strip().lower()
-    pos, total, units = 0, 0.0, []
-    while pos < len(text):
-        m = _PART.match(text, pos)
-        if m is None:
-            break
-        total += float(m.group(1)) * _UNIT_S[m.group(2)]
-        units.append(m.group(2))
-        pos = m.end()
-    bare_inside = "" in units[:-1]
-    if not text or pos != len(text) or bare_inside or len(set(units)) != len(units):
-        raise ValueError(f"{text!r} is not a duration; write e.g. 90, 90s, 10m or 1h30m")
-    return total
+    m = _DURATION.fullmatch(text.strip().lower())
+    if m is None or not any(m.groups()):
+        raise ValueError(f"{text.strip()!r} is not a duration; write e.g. 90, 90s, 10m or 1h30m")
+    bare, h, mins, s = (float(g) if g else 0.0 for g in m.groups())
+    return bare + h * 3600 + mins * 60 + s
 
 
 def human(seconds: float) -> str:
