@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--wav", metavar="FILE", help="microphone input (default: espeak-ng speech)")
     demo.add_argument("--out", metavar="FILE", default="demo-reply.wav",
                       help="where the reply is written")
+    demo.add_argument("--tools", action="store_true",
+                      help="set a timer by voice, hear it ring, silence it with a press")
     demo.add_argument("--live", action="store_true",
                       help="use the real Live API (needs GEMINI_API_KEY) instead of the emulator")
     cmds["volume"].add_argument("words", nargs="*", metavar="N",
