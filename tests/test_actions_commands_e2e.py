@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from fixtures_actions import QUIET, responses, say, turn
-from fixtures_daemon import DaemonRig
+from fixtures_daemon import TEST_KEY, DaemonRig
 
 from daemon.devkit.emulator import EmulatorThread
 from daemon.devkit.simsink import SimSink
@@ -114,3 +114,7 @@ def test_commands_run_with_their_arguments_and_bad_calls_get_errors(
     outcome = {e["PTTD_TOOL_ID"]: e["PTTD_TOOL_OUTCOME"] for e in records}
     assert [outcome[f"call-{i}"] for i in range(1, 6)] == ["ok", "error", "error", "cancelled",
                                                           "error"]
+    assert all(int(e["PTTD_TOOL_MS"]) < 500 for e in records
+               if e["PTTD_TOOL"] not in ("note", "slow", "fails", "quick"))
+    text = "\n".join(str(v) for e in d.journal() for v in e.values()) + d.stderr
+    assert TEST_KEY not in text
