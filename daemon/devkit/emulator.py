@@ -799,7 +799,12 @@ def main(args: argparse.Namespace) -> int:
     if args.record:
         Path(args.record).parent.mkdir(parents=True, exist_ok=True)
     try:
-        asyncio.run(_serve(options_from_args(args)))
+        opts = options_from_args(args)
+    except ValueError as exc:  # a tool script that cannot be read
+        print(f"pttd emulator: {exc}")
+        return 2
+    try:
+        asyncio.run(_serve(opts))
     except OSError as exc:
         print(f"pttd emulator: cannot listen on {args.host}:{args.port}: {exc.strerror}")
         return 1
