@@ -19,7 +19,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from daemon.actions.commands import CommandFailed
@@ -51,13 +51,19 @@ class Function:
     enabled: bool = True
 
 
-@dataclass
 class _Job:
-    call: FunctionCall
-    function: Function
-    args: dict[str, Any]
-    started: float = field(default_factory=time.monotonic)
-    task: asyncio.Task[None] | None = None
+    """A command's call while it waits or runs (a plain class: built once per call, and a
+    dataclass would cost start-up time to generate)."""
+
+    __slots__ = ("args", "call", "function", "started", "task")
+
+    def __init__(self, call: FunctionCall, function: Function, args: dict[str, Any],
+                 started: float) -> None:
+        self.call = call
+        self.function = function
+        self.args = args
+        self.started = started
+        self.task: asyncio.Task[None] | None = None
 
 
 def declaration(fn: Function, non_blocking: bool) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Protocol
 
 import config
@@ -68,9 +69,8 @@ class Actions:
         handlers = {"set_volume": self._set_volume, "change_volume": self._change_volume,
                     "set_timer": self._set_timer, "cancel_timer": self._cancel_timer,
                     "list_timers": self._list_timers}
-        functions = [Function(b.name, b.description, b.schema, b.scheduling,
-                              call=handlers[b.name],
-                              enabled=tools.enabled and b.name not in tools.disabled)
+        functions = [replace(b, call=handlers[b.name],
+                             enabled=tools.enabled and b.name not in tools.disabled)
                      for b in BUILTINS]
         functions += [Function(c.name, c.description, c.parameters, "WHEN_IDLE",
                                run=lambda args, c=c: commands.run(c, args),

@@ -14,6 +14,7 @@ the shell waits on the monotonic clock.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -122,12 +123,17 @@ def restore(timers: tuple[Timer, ...], now: float,
 
 
 _NUM = r"(\d+(?:\.\d+)?)"
-_DURATION = re.compile(rf"{_NUM}|(?=\d)(?:{_NUM}h)?(?:{_NUM}m)?(?:{_NUM}s)?")
+
+
+@functools.cache
+def _duration() -> re.Pattern[str]:
+    """Compiled on first use: only `pttd timer` needs it, and start-up should not pay."""
+    return re.compile(rf"{_NUM}|(?=\d)(?:{_NUM}h)?(?:{_NUM}m)?(?:{_NUM}s)?")
 
 
 def parse_duration(text: str) -> float:
     """"90", "90s", "10m", "1h30m", "1.5h" in seconds; ValueError for anything else."""
-    m = _DURATION.fullmatch(text.strip().lower())
+    m = _duration().fullmatch(text.strip().lower())
     if m is None or not any(m.groups()):
         raise ValueError(f"{text.strip()!r} is not a duration; write e.g. 90, 90s, 10m or 1h30m")
     bare, h, mins, s = (float(g) if g else 0.0 for g in m.groups())
