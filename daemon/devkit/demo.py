@@ -251,7 +251,8 @@ def main(args: argparse.Namespace) -> int:
                 mode="echo", tool_turns=demo_tools.TURNS if args.tools else ())))
             key = ApiKey("demo", "demo-key")
             endpoint = emu.url
-            _say(3, total, f"started the Live API emulator at {endpoint} (echo mode)")
+            _say(3, total, f"started the Live API emulator at {endpoint} (echo mode"
+                 f"{'; it answers the request with a set_timer call' if args.tools else ''})")
 
         import config
         from daemon import journal
