@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from config.tools import CommandConfig, check_disabled, parse_commands
+
 DEFAULT_PATH = Path("/etc/pttd/pttd.toml")
 SHIPPED_PATH = Path(__file__).with_name("pttd.toml")
 
@@ -71,6 +73,7 @@ class LiveConfig:
     activity_handling: str = _opt("interrupt", choices=("interrupt", "no_interruption"))
     context_compression: bool = _opt(True)
     compression_trigger_tokens: int = _opt(0, lo=0, hi=1048576)
+    google_search: bool = _opt(False)
     context: tuple[ContextTurn, ...] = _opt(())
     setup_timeout_s: float = _opt(10.0, lo=1.0, hi=120.0)
     keepalive_interval_s: float = _opt(20.0, lo=1.0, hi=300.0)
@@ -141,6 +144,22 @@ class ControlConfig:
 
 
 @dataclass(frozen=True)
+class ToolsConfig:
+    """[tools]: the functions the model may call (see config/tools.py)."""
+
+    enabled: bool = _opt(True)
+    disabled: tuple[str, ...] = _opt((), item="function name")
+    command: tuple[CommandConfig, ...] = _opt(())
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    """[state]: where what outlives a restart (volume, timers) is kept."""
+
+    dir: str = _opt("")  # "": $STATE_DIRECTORY (the unit's StateDirectory=), else /var/lib/pttd
+
+
+@dataclass(frozen=True)
 class LogConfig:
     """[log]: how much goes to the journal."""
 
@@ -157,6 +176,8 @@ class Config:
     led: LedConfig = field(default_factory=LedConfig)
     earcons: EarconsConfig = field(default_factory=EarconsConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
+    tools: ToolsConfig = field(default_factory=ToolsConfig)
+    state: StateConfig = field(default_factory=StateConfig)
     log: LogConfig = field(default_factory=LogConfig)
     path: str = ""
 
@@ -280,6 +301,12 @@ def _build(cls: type, data: Any, prefix: str, section: str,
         if hints[name] == tuple[str, ...]:
             kwargs[name] = _strings(value, dict(fields[name].metadata)["item"], where)
             continue
+        if hints[name] == tuple[CommandConfig, ...]:
+            try:
+                kwargs[name] = parse_commands(value, prefix)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+            continue
         kwargs[name] = _convert(value, hints[name], dict(fields[name].metadata), where,
                                 _origin(env_keys, section, name))
     return cls(**kwargs)
@@ -311,6 +338,10 @@ def _check_consistency(cfg: Config, prefix: str, env_keys: dict[tuple[str, str],
     if live.transcription_languages and not live.input_transcription:
         raise ConfigError(f"{prefix}[live] transcription_languages: hints for the transcription "
                           "of what you say, so it needs input_transcription = true")
+    try:
+        check_disabled(cfg.tools.disabled, cfg.tools.command, prefix)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     a = cfg.audio
     if a.capture_channel >= a.capture_channels:
         raise ConfigError(f"{prefix}[audio] capture_channel = {a.capture_channel}: must be -1 "
@@ -366,6 +397,12 @@ def resolve_path(path: str | os.PathLike[str] | None) -> Path:
         return Path(path)
     env = os.environ.get("PTTD_CONFIG")
     return Path(env) if env else DEFAULT_PATH
+
+
+def state_dir(cfg: Config) -> Path:
+    """[state] dir, else systemd's $STATE_DIRECTORY (StateDirectory=pttd), else /var/lib/pttd."""
+    env = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    return Path(cfg.state.dir or env or "/var/lib/pttd")
 
 
 def load(path: str | os.PathLike[str] | None = None) -> Config:

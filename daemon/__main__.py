@@ -24,6 +24,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "press": ("daemon.control", "client_main", "press the button of a running daemon"),
     "release": ("daemon.control", "client_main", "release the button of a running daemon"),
     "status": ("daemon.control", "client_main", "show the state of a running daemon"),
+    "volume": ("daemon.control", "client_main",
+               "set the volume of a running daemon: N (0-100), +N or -N"),
+    "timers": ("daemon.control", "client_main", "list the timers of a running daemon"),
+    "timer": ("daemon.control", "client_main",
+              "set a timer (DURATION [LABEL], e.g. 10m tea) or cancel one (cancel [LABEL])"),
 }
 
 
@@ -41,7 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     emu = cmds["emulator"]
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=int, default=8765)
-    emu.add_argument("--mode", choices=("echo", "text"), default="echo")
+    emu.add_argument("--mode", choices=("echo", "text", "tools"), default="echo",
+                     help="tools: answer the first turns with function calls (the demo's)")
+    emu.add_argument("--tool-script", metavar="FILE",
+                     help="answer turns with the function calls in this JSON script "
+                          "(see daemon/devkit/tool_script.py)")
     emu.add_argument("--record", metavar="FILE", help="append every client frame as a JSON line")
     emu.add_argument("--pace", choices=("realtime", "burst"), default="realtime",
                      help="reply audio paced in real time or sent in one burst")
@@ -78,9 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--wav", metavar="FILE", help="microphone input (default: espeak-ng speech)")
     demo.add_argument("--out", metavar="FILE", default="demo-reply.wav",
                       help="where the reply is written")
+    demo.add_argument("--tools", action="store_true",
+                      help="set a timer by voice, hear it ring, silence it with a press")
     demo.add_argument("--live", action="store_true",
                       help="use the real Live API (needs GEMINI_API_KEY) instead of the emulator")
-    for name in ("press", "release", "status"):
+    cmds["volume"].add_argument("words", nargs="*", metavar="N",
+                                help="0-100, or +N / -N to change it; none: show it")
+    cmds["timer"].add_argument("words", nargs="+", metavar="DURATION|cancel",
+                               help="90, 90s, 10m or 1h30m, then an optional label; or cancel "
+                                    "and an optional label")
+    for name in ("press", "release", "status", "volume", "timers", "timer"):
         cmds[name].add_argument("--socket", metavar="PATH",
                                 help="control socket (default: from config, or "
                                      "/run/pttd/control.sock)")

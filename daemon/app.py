@@ -23,9 +23,10 @@ import config
 from config import Config, ConfigError
 from config.apikey import ApiKey, resolve
 from daemon import heap, journal, notify, turns
+from daemon.actions.host import CONTROL, Actions
 from daemon.control import ControlServer
 from daemon.live import models, protocol
-from daemon.live.client import LiveClient
+from daemon.live.client import LiveClient, SessionUnavailable
 from daemon.sender import Sender
 from daemon.stats import Stats
 from daemon.turn_record import TurnRecord
@@ -63,14 +64,16 @@ class App:
                                  on_drained=self._threadsafe(self._drained))
         self.playback.on_written = self.stats.receive_to_alsa.record
         self.playback.on_prebuffered = self.stats.prebuffer_wait.record
+        self.led = self._open_led(cfg)
+        self.actions = Actions(cfg, self.playback, self.led, self._send_tool_responses)
         self.live = LiveClient(cfg.live, key, on_event=self._on_live_event,
-                               on_state=self._on_session_state)
+                               on_state=self._on_session_state,
+                               tools=self.actions.declarations())
         self.sender = Sender(self.live, self.capture, self.ring, self.stats,
                              on_failed=self._send_failed)
         self.machine = turns.TurnMachine(audio_replies=cfg.live.response_modality == "AUDIO",
                                          button_mode=cfg.button.mode,
                                          may_stay_silent=models.proactive(cfg.live))
-        self.led = self._open_led(cfg)
         self.button: ButtonInput | None = None
         self.control = ControlServer(cfg.control.socket, self._control)
         self.record: TurnRecord | None = None
@@ -85,6 +88,7 @@ class App:
         # Set once READY=1 has gone out: the session, the devices and the button all tried.
         self.started = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
+        self._sending: set[asyncio.Task[None]] = set()  # tool responses on their way
         self._timer: asyncio.TimerHandle | None = None
         self._edge = 0.0
         self._resamplers: dict[int, Resampler] = {}
@@ -118,6 +122,7 @@ class App:
         # After the device threads started, which keep the normal policy (see hw.realtime).
         realtime.claim("the event loop")
         await self.control.start()
+        self.actions.start()
         self._tasks = [asyncio.create_task(self.live.run(), name="live"),
                        asyncio.create_task(self.sender.run(), name="sender"),
                        asyncio.create_task(self._watchdog(), name="watchdog")]
@@ -177,6 +182,7 @@ class App:
         if self.button is not None:
             self.button.close()
         self.sender.cancel()
+        await self.actions.close()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.live.close(), STOP_TIMEOUT_S)
         for task in self._tasks:
@@ -213,14 +219,14 @@ class App:
             return
         old = self.cfg
         journal.set_level(new.log.level)
-        self.playback.set_volume(new.audio.volume)
+        self.actions.set_base_volume(new.audio.volume)
         self.playback.set_earcons(new.earcons)
         self.live.update_config(new.live)
         changed_live = [f"[live] {k}" for k in new.live.__dataclass_fields__
                         if getattr(new.live, k) != getattr(old.live, k)
                         and k in LiveClient.RESTART_KEYS]
         needs_restart = changed_live + [
-            f"[{section}]" for section in ("button", "led", "control")
+            f"[{section}]" for section in ("button", "led", "control", "tools", "state")
             if getattr(new, section) != getattr(old, section)]
         audio_keys = [f"[audio] {k}" for k in new.audio.__dataclass_fields__
                       if k != "volume" and getattr(new.audio, k) != getattr(old.audio, k)]
@@ -273,12 +279,17 @@ class App:
             "problem": self.problem,
             "tasks": len(asyncio.all_tasks()),
             "gc": heap.summary(),
+            **self.actions.status(),
         }
         if stats:
             answer["stats"] = self.stats.summary()
         return answer
 
     def _control(self, command: str) -> dict[str, Any]:
+        verb, _, rest = command.partition(" ")
+        if verb in CONTROL:
+            answer = self.actions.control(verb, rest.strip())
+            return answer if not answer["ok"] else self.status(stats=False) | answer
         if command == "press":
             self._pressed(time.monotonic())
         elif command == "release":
@@ -291,6 +302,8 @@ class App:
     # ------------------------------------------------------------ inputs -> machine
 
     def _pressed(self, edge: float | None = None) -> None:
+        if self.actions.take_press():
+            return
         self._edge = edge if edge is not None else time.monotonic()
         self._feed(turns.Press())
 
@@ -355,10 +368,24 @@ class App:
                                               event.ends_interaction))
             case protocol.Interrupted():
                 self._feed(turns.Interrupted())
+            case protocol.ToolCall() | protocol.ToolCallCancellation():
+                self.actions.handle(event)
             case protocol.Unknown():
                 log.debug("unknown server message keys %s ignored", ", ".join(event.keys))
             case _:
                 pass
+
+    def _send_tool_responses(self, responses: list[protocol.FunctionResponse]) -> None:
+        """The one way function results go back to the model (daemon/actions)."""
+        async def send() -> None:
+            try:
+                await self.live.send_tool_response(responses)
+            except SessionUnavailable as exc:
+                log.warning("answer to %s not sent: %s", ", ".join(r.name for r in responses),
+                            exc)
+        task = asyncio.create_task(send(), name="tool response")
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
     def _to_reply_rate(self, chunk: protocol.AudioChunk) -> bytes:
         """Reply audio labelled with another rate than 24 kHz is resampled, not played at the

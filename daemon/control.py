@@ -1,4 +1,5 @@
-"""The control socket: one line in (`press`, `release`, `status`), one JSON line out.
+"""The control socket: one line in (`press`, `release`, `status`, `volume N`, `timers`,
+`timer DURATION [LABEL]`, `timer cancel [LABEL]`), one JSON line out.
 
 For integrations (Home Assistant, a keyboard shortcut) and black-box tests. A misbehaving
 client can cost the daemon nothing: lines are capped, idle clients are dropped after a timeout,
@@ -27,7 +28,7 @@ READ_TIMEOUT_S = 5.0
 MAX_CLIENTS = 16
 SOCKET_MODE = 0o660
 DEFAULT_SOCKET = "/run/pttd/control.sock"
-COMMANDS = ("press", "release", "status")
+COMMANDS = ("press", "release", "status", "volume", "timers", "timer")
 
 Handler = Callable[[str], dict[str, Any]]
 
@@ -121,8 +122,10 @@ class ControlServer:
         if len(line) > MAX_LINE:
             await self._reply(writer, {"ok": False, "error": f"line longer than {MAX_LINE} bytes"})
             return
-        command = line.decode("utf-8", "replace").strip().lower()
-        if command not in COMMANDS:
+        # The verb is matched in any case; what follows it (a timer's label) is kept as typed.
+        verb, _, rest = line.decode("utf-8", "replace").strip().partition(" ")
+        command = " ".join((verb.lower(), *rest.split()))
+        if verb.lower() not in COMMANDS:
             shown = command[:40].encode("unicode_escape").decode()
             await self._reply(writer, {"ok": False, "error": f"unknown command {shown!r}; "
                                                              f"use {', '.join(COMMANDS)}"})
@@ -174,7 +177,7 @@ def request(path: str, command: str, timeout: float = 5.0) -> dict[str, Any]:
 def client_main(args: argparse.Namespace) -> int:
     path = args.socket or default_socket()
     try:
-        answer = request(path, args.command)
+        answer = request(path, " ".join((args.command, *getattr(args, "words", ()))))
     except FileNotFoundError:
         print(f"pttd {args.command}: no daemon listening at {path} (is pttd running? "
               "`systemctl status pttd`)", file=sys.stderr)

@@ -365,6 +365,7 @@ class Playback:
         self._stopping = False
         self._earcon: np.ndarray | None = None
         self._earcon_pos = 0
+        self._earcon_floor = 0.0
         self._prebuffer = REPLY_RATE * cfg.prebuffer_ms // 1000
         self._thread: threading.Thread | None = None
         self._pcm: alsaaudio.PCM | None = None
@@ -440,13 +441,23 @@ class Playback:
             self._drop = True
             self._cond.notify()
 
-    def play_earcon(self, name: str) -> None:
-        """Mix a tone into the output now, unless [earcons] switches it off."""
+    def play_earcon(self, name: str, *, floor: float = 0.0) -> None:
+        """Mix a tone into the output now, unless [earcons] switches it off; while it plays
+        the volume is at least `floor` (a ringing timer is heard however low the volume)."""
         tone = self._earcons.get(name)
         if tone is None:
             return
         with self._cond:
-            self._earcon, self._earcon_pos = tone, 0
+            self._earcon, self._earcon_pos, self._earcon_floor = tone, 0, floor
+            self._cond.notify()
+
+    def stop_earcon(self) -> None:
+        """Silence the tone now (a press stops the alarm); with no reply playing, what ALSA
+        still holds of it is dropped too."""
+        with self._cond:
+            self._earcon = None
+            if not self._reply:
+                self._drop = True
             self._cond.notify()
 
     def set_volume(self, volume: float) -> None:
@@ -646,9 +657,10 @@ class Playback:
                 log.debug("reply audio late: filled with silence (%d gaps so far)",
                           self.underruns)
             self._in_gap = True
+        floor = self._earcon_floor if self._earcon is not None else 0.0
         n = self._mix_earcon(out, n)
         if n:
-            self._apply_volume(out[:n])
+            self._apply_volume(out[:n], floor)
             self._write(out[:n], starting)
             queued += n
         with self._cond:
@@ -692,8 +704,8 @@ class Playback:
         np.copyto(out[:m], mix, casting="unsafe")
         return max(n, m)
 
-    def _apply_volume(self, samples: np.ndarray) -> None:
-        volume = self._volume
+    def _apply_volume(self, samples: np.ndarray, floor: float = 0.0) -> None:
+        volume = max(self._volume, floor)
         if volume == 1.0:
             return
         gain = self._gain[:len(samples)]

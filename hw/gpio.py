@@ -160,6 +160,7 @@ PATTERNS: dict[str, tuple[str, tuple[float, ...]]] = {
     "speaking": ("pulse", (0.8, 0.8)),
     "offline": ("blink", (0.1, 1.9)),
     "error": ("blink", (0.08, 0.12, 3)),
+    "alarm": ("blink", (0.25, 0.25)),
 }
 ERROR_S = 0.6
 
@@ -174,6 +175,8 @@ class StatusLed:
         self._lock = threading.Lock()
         self._after: threading.Timer | None = None
         self._error_until = 0.0
+        self._alert = False
+        self._under = ""  # the state to show again when the alert ends
         if cfg.pin:
             from gpiozero import LED, PWMLED
 
@@ -195,8 +198,25 @@ class StatusLed:
                 return
             if pattern == "error":
                 self._error_until = now + ERROR_S
+            if self._alert:
+                self._under = pattern
+                return
             self.pattern = pattern
             self._apply(pattern)
+
+    def alert(self, on: bool) -> None:
+        """Blink "alarm" over whatever the daemon's state shows (a ringing timer must be seen
+        whatever a turn is doing), until alert(False) puts the state back."""
+        with self._lock:
+            if on == self._alert:
+                return
+            self._alert = on
+            if on:
+                self._under, self.pattern = self.pattern, "alarm"
+            else:
+                self.pattern = self._under
+            if self.pattern:
+                self._apply(self.pattern)
 
     def _apply(self, pattern: str) -> None:
         led = self._led

@@ -8,4 +8,5 @@ os.environ.setdefault("GPIOZERO_MOCK_PIN_CLASS", "mockpwmpin")
 
 pytest_plugins: list[str] = [
     "fixtures_audio", "fixtures_live", "fixtures_journal", "fixtures_daemon",
+    "fixtures_actions",
 ]

@@ -60,6 +60,7 @@ class DaemonRig:
         self.notifications: list[tuple[float, str]] = []
         self._env = {**os.environ, **sink.env, "GEMINI_API_KEY": key,
                      "NOTIFY_SOCKET": str(self.notify_path), "PYTHONUNBUFFERED": "1",
+                     "STATE_DIRECTORY": str(tmp / "state"),
                      **(env or {})}
         for var in ("PTTD_CONFIG", "GOOGLE_API_KEY", "CREDENTIALS_DIRECTORY"):
             self._env.pop(var, None)

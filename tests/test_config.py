@@ -73,7 +73,7 @@ BAD = [
      "pttd.toml: [audio]: unknown key 'perod_ms' (did you mean 'period_ms'?)"),
     ("[audoi]\n", "pttd.toml: unknown key 'audoi' (did you mean 'audio'?)"),
     ("[nothing]\n", "pttd.toml: unknown key 'nothing'; known: live, audio, button, led, "
-                    "earcons, control, log"),
+                    "earcons, control, tools, state, log"),
     ("[audio]\npreroll_ms = 5000\n",
      "pttd.toml: [audio] preroll_ms = 5000: must be a whole number from 0 to 2000"),
     ('[audio]\npreroll_ms = "300"\n',

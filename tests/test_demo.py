@@ -30,3 +30,16 @@ def test_demo_echoes_speech_into_demo_reply_wav_and_prints_a_timeline(tmp_path: 
     frames = samples[: len(samples) // 480 * 480].reshape(-1, 480)
     loud = np.sqrt((frames ** 2).mean(axis=1)) > 500
     assert loud.sum() * 0.02 > 1.0, "less than a second of audible speech in the reply"
+
+
+def test_demo_tools_sets_a_timer_by_voice_hears_it_ring_and_silences_it(tmp_path: Path) -> None:
+    out = tmp_path / "demo-reply.wav"
+    proc = subprocess.run([sys.executable, "-m", "daemon", "demo", "--tools", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for step in range(1, 8):
+        assert f"[{step}/7]" in proc.stdout
+    assert 'model calls:  set_timer {"seconds": 5, "label": "tea"}' in proc.stdout
+    assert 'pttd answers: {"output": {"label": "tea", "seconds": 5.0' in proc.stdout
+    assert "the timer rings" in proc.stdout
+    assert "the press silenced the alarm and started no turn" in proc.stdout

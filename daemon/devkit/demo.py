@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from daemon.devkit import demo_tools
+
 PHRASES = (
     "What is the weather like in Leeds today?",
     "Set a timer for ten minutes, please.",
@@ -104,6 +106,8 @@ pin = "GPIO17"
 min_press_ms = 100
 [control]
 socket = "{workdir / 'control.sock'}"
+[state]
+dir = "{workdir / 'state'}"
 [log]
 level = "warning"
 """)
@@ -197,8 +201,9 @@ def _segments(args: argparse.Namespace, workdir: Path) -> Iterator[np.ndarray]:
         for _ in range(args.turns):
             yield seg
     else:
+        phrases = demo_tools.PHRASES if args.tools else PHRASES
         for i in range(args.turns):
-            yield speak(PHRASES[i % len(PHRASES)], workdir)
+            yield speak(phrases[i % len(phrases)], workdir)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -206,7 +211,9 @@ def main(args: argparse.Namespace) -> int:
     os.environ.setdefault("GPIOZERO_MOCK_PIN_CLASS", "mockpwmpin")
     if args.turns < 1:
         raise SystemExit("pttd demo: --turns must be at least 1")
-    total = 6
+    total = 7 if args.tools else 6
+    if args.tools:
+        args.turns = len(demo_tools.TURNS)
     out = Path(args.out).resolve()
     with ExitStack() as stack:
         workdir = Path(tempfile.mkdtemp(prefix="pttd-demo-"))
@@ -240,10 +247,12 @@ def main(args: argparse.Namespace) -> int:
         else:
             from daemon.devkit.emulator import EmulatorOptions, EmulatorThread
 
-            emu = stack.enter_context(EmulatorThread(EmulatorOptions(mode="echo")))
+            emu = stack.enter_context(EmulatorThread(EmulatorOptions(
+                mode="echo", tool_turns=demo_tools.TURNS if args.tools else ())))
             key = ApiKey("demo", "demo-key")
             endpoint = emu.url
-            _say(3, total, f"started the Live API emulator at {endpoint} (echo mode)")
+            _say(3, total, f"started the Live API emulator at {endpoint} (echo mode"
+                 f"{'; it answers the request with a set_timer call' if args.tools else ''})")
 
         import config
         from daemon import journal
@@ -261,7 +270,12 @@ def main(args: argparse.Namespace) -> int:
             nonlocal driver_rc
             runner = asyncio.create_task(app.run())
             try:
-                driver_rc = await Driver(app, spans, args.barge_in, total).run()
+                driver = Driver(app, spans, args.barge_in, total)
+                driver_rc = await driver.run()
+                if args.tools and not args.live:
+                    demo_tools.show_calls(emu)
+                    driver_rc |= await demo_tools.ring_and_silence(app, driver.pin,
+                                                                   f"[6/{total}]")
             finally:
                 app.stop()
                 await runner
@@ -269,6 +283,6 @@ def main(args: argparse.Namespace) -> int:
         asyncio.run(both())
         written = sink.written()
         write_wav(out, written, cfg.audio.playback_rate)
-        _say(6, total, f"wrote what the speaker played to {out} "
+        _say(total, total, f"wrote what the speaker played to {out} "
              f"({len(written) / 2 / cfg.audio.playback_rate:.1f} s)")
     return driver_rc

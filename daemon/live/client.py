@@ -13,7 +13,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,9 +155,11 @@ class LiveClient:
                  on_state: Callable[[str], None] | None = None,
                  connect: Callable[..., Any] = connect,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 rand: Callable[[], float] = random.random) -> None:
+                 rand: Callable[[], float] = random.random,
+                 tools: Sequence[Mapping[str, Any]] = ()) -> None:
         _check_endpoint(cfg)
         self._key = key
+        self._tools = tools  # function declarations for every setup (daemon/actions)
         self._on_event = on_event
         self._on_state = on_state
         self._connect = connect
@@ -377,7 +379,7 @@ class LiveClient:
             logger=_WS_LOG)
         self.connections += 1
         try:
-            await ws.send(protocol.setup(self.cfg, handle))
+            await ws.send(protocol.setup(self.cfg, handle, self._tools))
             try:
                 async with asyncio.timeout(self.cfg.setup_timeout_s):
                     while not await self._setup_complete(ws):

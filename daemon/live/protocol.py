@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,8 +87,10 @@ def model_name(model: str) -> str:
     return model if model.startswith(("models/", "tunedModels/")) else "models/" + model
 
 
-def setup(cfg: LiveConfig, handle: str | None = None) -> str:
-    """The first message of a session; `handle` resumes an earlier session.
+def setup(cfg: LiveConfig, handle: str | None = None,
+          tools: Sequence[Mapping[str, Any]] = ()) -> str:
+    """The first message of a session; `handle` resumes an earlier session; `tools` are the
+    function declarations offered to the model.
 
     Only what cfg.model takes goes in (models.py): options it rejects were refused by
     `models.validate` at start-up, and proactive audio is never sent where it is always on.
@@ -115,6 +117,9 @@ def setup(cfg: LiveConfig, handle: str | None = None) -> str:
     body: dict[str, Any] = {"model": model_name(cfg.model), "generationConfig": gen}
     if cfg.system_instruction:
         body["systemInstruction"] = {"role": "user", "parts": [{"text": cfg.system_instruction}]}
+    if tools or cfg.google_search:
+        body["tools"] = ([{"functionDeclarations": list(tools)}] if tools else []) + (
+            [{"googleSearch": {}}] if cfg.google_search else [])
     body["realtimeInputConfig"] = {
         "automaticActivityDetection": {"disabled": cfg.turn_detection == "button"},
         "activityHandling": ("START_OF_ACTIVITY_INTERRUPTS" if cfg.activity_handling == "interrupt"
@@ -197,9 +202,11 @@ class FunctionResponse:
     id: str
     name: str
     response: Mapping[str, Any]
+    scheduling: str | None = None  # SILENT | WHEN_IDLE | INTERRUPT, for NON_BLOCKING functions
 
 
 def tool_response(responses: Iterable[FunctionResponse]) -> str:
-    body = [{"id": r.id, "name": r.name, "response": dict(r.response)} for r in responses]
+    body = [{"id": r.id, "name": r.name, "response": dict(r.response)}
+            | ({"scheduling": r.scheduling} if r.scheduling else {}) for r in responses]
     return json.dumps({"toolResponse": {"functionResponses": body}}, ensure_ascii=False,
                       separators=(",", ":"))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from daemon.devkit.emulator.server import Emulator
 from daemon.devkit.emulator.state import EmulatorOptions
+from daemon.devkit.tool_script import DEMO_TURNS, load_script
 
 
 def options_from_args(args: argparse.Namespace) -> EmulatorOptions:
@@ -20,7 +21,9 @@ def options_from_args(args: argparse.Namespace) -> EmulatorOptions:
         reject_status=args.reject_status, stall_after=args.stall_after,
         malformed_every=args.malformed_every, unknown_every=args.unknown_every,
         api_key=args.api_key, record=args.record, barge_in_end=args.barge_in_end,
-        session_deadline_s=args.session_deadline)
+        session_deadline_s=args.session_deadline,
+        tool_turns=load_script(args.tool_script) if args.tool_script else
+        DEMO_TURNS if args.mode == "tools" else ())
 
 
 async def _serve(opts: EmulatorOptions) -> None:
@@ -40,7 +43,12 @@ def main(args: argparse.Namespace) -> int:
     if args.record:
         Path(args.record).parent.mkdir(parents=True, exist_ok=True)
     try:
-        asyncio.run(_serve(options_from_args(args)))
+        opts = options_from_args(args)
+    except ValueError as exc:  # a tool script that cannot be read
+        print(f"pttd emulator: {exc}")
+        return 2
+    try:
+        asyncio.run(_serve(opts))
     except OSError as exc:
         print(f"pttd emulator: cannot listen on {args.host}:{args.port}: {exc.strerror}")
         return 1

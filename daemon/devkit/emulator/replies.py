@@ -52,6 +52,7 @@ class Replies(Core):
             if not isinstance(body, dict):
                 raise Refused(1007, INVALID_ARGUMENT)
             s.history.append({"role": "user", "toolResponse": body})
+            self.tools.received(body)
             if s.resumable:
                 await self._resumption_update(s)
         else:
@@ -174,8 +175,9 @@ class Replies(Core):
             await self._send_raw(s, b'{"serverContent": ')
         if o.unknown_every and n % o.unknown_every == 0:
             await self._send_raw(s, b'{"someFutureField": {}}')
+        scripted = await self.tools.play(s, self._send)
         heard_ms = len(pcm) // _BYTES_PER_MS_IN if pcm is not None else 0
-        if pcm is not None and heard_ms < o.need_more_input_below_ms \
+        if scripted is None and pcm is not None and heard_ms < o.need_more_input_below_ms \
                 and s.rules.waiting_for_input:
             await self._send(s, {"serverContent": self._turn_complete(
                 s, turnCompleteReason="NEED_MORE_INPUT", waitingForInput=True),
@@ -185,6 +187,9 @@ class Replies(Core):
             return
         heard = f"<{heard_ms} ms of audio>" if pcm is not None else text
         answer = f"You said: {heard}"
+        if scripted is not None:
+            heard, answer = scripted
+            pcm, text = None, answer
         if pcm is not None and s.transcribe_in:
             await self._send(s, {"serverContent": {"inputTranscription": {
                 "text": heard, "finished": True}}})

@@ -18,6 +18,7 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from daemon.devkit.tool_script import ScriptedTurn, ToolPlayer
 from daemon.live.models import UNKNOWN, ModelRules
 
 log = logging.getLogger("pttd.emulator")
@@ -49,6 +50,7 @@ class EmulatorOptions:
     known_models: tuple[str, ...] = ()     # non-empty: other models are refused with 1008
     record: str | None = None              # append every client frame here as a JSON line
     reply_max_ms: int = 0                  # > 0: echoed replies are cut to this long
+    tool_turns: tuple[ScriptedTurn, ...] = ()  # user turns answered with toolCalls (tool_script)
     # How a barge-in ends the reply it cuts: "model" as the model's rules say (interrupted,
     # then turnComplete; turnComplete alone where the model sends no interrupted),
     # "interrupted" (both, whatever the model), "silent" (neither, as some previews do).
@@ -137,6 +139,7 @@ class Core:
         self._close_mid_reply: tuple[int, str] | None = None
         self._drip_ms = self.opts.drip_ms
         self._tasks: set[asyncio.Task[None]] = set()
+        self.tools = ToolPlayer(self.opts.tool_turns)
 
     def _live(self) -> list[Session]:
         return [s for s in self.sessions if s.ready and not s.closed]
