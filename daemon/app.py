@@ -239,10 +239,15 @@ class App:
             parts.append("microphone offline")
         if not self.playback.online:
             parts.append("speaker offline")
-        if self.problem:
-            parts.append(self.problem)
+        if problem := self._problem():
+            parts.append(problem)
         line = ", ".join(parts)
         return line if self._healthy() else f"degraded: {line}"
+
+    def _problem(self) -> str:
+        """What a user should fix: a device that would not open, or what the Live API refused
+        (a missing model names [live] model), so `systemctl status` says it."""
+        return "; ".join(p for p in (self.problem, self.live.problem) if p)
 
     def _publish_state(self) -> None:
         notify.status(self._status_line())
@@ -264,7 +269,7 @@ class App:
                          "playing": self.playback.playing},
             "uplink": {"frames": self.sender.frames, "task_wakeups": self.sender.wakeups},
             "reconnects": max(0, self.live.connections - 1),
-            "problem": self.problem,
+            "problem": self._problem(),
             "tasks": len(asyncio.all_tasks()),
             "gc": heap.summary(),
         }
@@ -314,6 +319,7 @@ class App:
     def _on_session_state(self, state: str) -> None:
         self._feed(turns.SessionReady() if state == "ready" else turns.SessionLost(state))
         self._changed.set()
+        self._publish_state()   # the session's state (and its problem) are in STATUS=
 
     def _on_live_event(self, event: protocol.Event) -> None:
         rec = self.record
