@@ -472,3 +472,32 @@ def test_the_key_never_reaches_logs_urls_or_exceptions(caplog: pytest.LogCapture
 ])
 def test_close_classification(code: int, reason: str, kind: str) -> None:
     assert classify_close(code, reason).kind == kind
+
+
+@pytest.mark.parametrize(("model", "in_session"), [("models/gemini-3.8-live", True),
+                                                   ("models/gemini-3.1-flash-live-preview", False)])
+def test_a_reloaded_context_goes_in_session_where_the_model_takes_roles(
+        emulator: EmulatorThread, api_key: ApiKey, model: str, in_session: bool) -> None:
+    cfg = live_config(emulator.url, model=model)
+    context = (ContextTurn("user", "I am Sam."), ContextTurn("model", "Hello Sam."))
+
+    async def main() -> None:
+        async with ClientHarness(cfg, api_key) as h:
+            await h.ready()
+            await turn(h, tone16k(100))
+            h.client.update_config(replace(cfg, context=context))
+            await turn(h, tone16k(100))
+            assert h.client.connections == 1          # never a new session for the context
+
+    asyncio.run(main())
+    [session] = emulator.sessions
+    sent = [f["clientContent"] for _, f in emulator.frames if "clientContent" in f]
+    if in_session:
+        assert sent == [{"turns": [{"role": "user", "parts": [{"text": "I am Sam."}]},
+                                   {"role": "model", "parts": [{"text": "Hello Sam."}]}],
+                         "turnComplete": False}]
+        assert session.history[2:4] == [{"role": "user", "text": "I am Sam."},
+                                         {"role": "model", "text": "Hello Sam."}]
+    else:
+        assert sent == []
+    assert [t.get("audio_ms") for t in session.history if "audio_ms" in t] == [100] * 4
