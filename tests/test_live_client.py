@@ -501,3 +501,34 @@ def test_a_reloaded_context_goes_in_session_where_the_model_takes_roles(
     else:
         assert sent == []
     assert [t.get("audio_ms") for t in session.history if "audio_ms" in t] == [100] * 4
+
+
+def test_a_refused_resumption_falls_back_to_a_fresh_session_at_once(
+        emulator: EmulatorThread, api_key: ApiKey, caplog: pytest.LogCaptureFixture) -> None:
+    """The service forgot the session (1007 on the stale handle): a fresh one, with the
+    configured context, is opened without a back-off, and the next press works."""
+    cfg = live_config(emulator.url, context=(ContextTurn("user", "I am Sam."),))
+    delays: list[float] = []
+
+    async def sleep(delay: float) -> None:
+        delays.append(delay)
+
+    async def main() -> None:
+        async with ClientHarness(cfg, api_key, sleep=sleep) as h:
+            await h.ready()
+            await turn(h, tone16k(100))
+            await h.wait(lambda: h.client.handle in emulator.emulator.handles)
+            emulator.call(lambda e: e.handles.clear())
+            emulator.inject("close", code=1011)
+            await h.wait(lambda: h.client.connections == 3 and h.client.state == "ready")
+            await turn(h, tone16k(200))
+
+    asyncio.run(main())
+    assert len(delays) == 1                       # after the 1011 only, not after the refusal
+    refused, fresh = emulator.sessions[1:]
+    assert refused.close_code == 1007
+    assert fresh.resumed_from is None
+    assert fresh.history[0] == {"role": "user", "text": "I am Sam."}
+    assert [t.get("audio_ms") for t in fresh.history[1:]] == [200, 200]
+    assert any("could not resume the conversation" in r.getMessage() for r in caplog.records
+               if r.levelno == logging.WARNING)
