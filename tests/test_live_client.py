@@ -4,6 +4,8 @@ classified failures with backoff (on a fake clock), and an API key that never le
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
 from dataclasses import replace
 from typing import Any
@@ -532,3 +534,27 @@ def test_a_refused_resumption_falls_back_to_a_fresh_session_at_once(
     assert [t.get("audio_ms") for t in fresh.history[1:]] == [200, 200]
     assert any("could not resume the conversation" in r.getMessage() for r in caplog.records
                if r.levelno == logging.WARNING)
+
+
+def test_fragmented_server_messages_are_reassembled(api_key: ApiKey) -> None:
+    """RFC 6455 lets a server split a message into frames; each still arrives as one event."""
+    from websockets.asyncio.server import ServerConnection, serve
+
+    reply = json.dumps({"serverContent": {"modelTurn": {"parts": [{"inlineData": {
+        "mimeType": "audio/pcm;rate=24000", "data": base64.b64encode(b"\1\0" * 600).decode()}}]}}})
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.recv()
+        await ws.send([b'{"setupComp', b'lete":', b"{}}"])
+        await ws.send([reply[:100], reply[100:700], reply[700:]])
+        await ws.wait_closed()
+
+    async def main() -> list[Any]:
+        async with serve(handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with ClientHarness(live_config(f"ws://127.0.0.1:{port}"), api_key) as h:
+                await h.wait(lambda: bool(h.of(p.AudioChunk)))
+                return h.events
+
+    events = asyncio.run(main())
+    assert events == [p.AudioChunk(b"\1\0" * 600, 24000)]

@@ -89,10 +89,10 @@ class LiveClient:
 
     def activity_start(self) -> bool:
         """Send activityStart; False, with nothing sent, when no session is ready."""
-        return self._write(self._session.activity_start())
+        return self._send(self._session.activity_start)
 
     def send_audio(self, pcm: bytes | bytearray | memoryview) -> bool:
-        """16 kHz PCM16LE mic audio, as send_activity_start (hot path: one base64 pass)."""
+        """16 kHz PCM16LE mic audio, as activity_start (hot path: one base64 pass, one write)."""
         conn = self._current
         if conn is None or not conn.writable:
             return False
@@ -103,21 +103,27 @@ class LiveClient:
         return True
 
     def activity_end(self) -> bool:
-        return self._write(self._session.activity_end(), poke=True)
+        return self._send(self._session.activity_end, poke=True)
 
     def audio_stream_end(self) -> bool:
-        return self._write(self._session.audio_stream_end(), poke=True)
+        return self._send(self._session.audio_stream_end, poke=True)
 
     def send_tool_response(self, responses: Iterable[protocol.FunctionResponse]) -> bool:
-        return self._write(self._session.tool_response(responses))
+        return self._send(lambda: self._session.tool_response(responses))
 
     def send_client_content(self, turns: Iterable[tuple[str, str]], *,
                             turn_complete: bool) -> bool:
-        return self._write(self._session.client_content(turns, turn_complete=turn_complete))
+        return self._send(lambda: self._session.client_content(turns,
+                                                               turn_complete=turn_complete))
 
-    def _write(self, frame: bytes | None, *, poke: bool = False) -> bool:
+    def _send(self, build: Callable[[], bytes | None], *, poke: bool = False) -> bool:
+        """Build the frame (the session's turn state moves with it) only when the connection
+        can take it, and write it at once."""
         conn = self._current
-        if frame is None or conn is None or not conn.writable:
+        if conn is None or not conn.writable:
+            return False
+        frame = build()
+        if frame is None:
             return False
         conn.write(frame)
         if poke:
@@ -147,10 +153,9 @@ class LiveClient:
                 conn = await self._establish()
                 if conn is None:
                     break
-                retry = await self._serve(conn)
+                retry = await self._serve()
                 if retry is None:
                     break
-                self._set_state()
                 await self._wait_retry(retry)
         finally:
             self._drop_all()
@@ -230,7 +235,7 @@ class LiveClient:
                 if any(isinstance(e, SetupComplete) for e in events):
                     return
             if conn.gone.done():
-                raise ClosedEarly(conn.ws.close_code or 1006, conn.ws.close_reason or "")
+                raise ClosedEarly(conn.close_code or 1006, conn.close_reason)
             await conn.arrived.wait()
 
     def _start(self, conn: Connection, frames: list[bytes]) -> None:
@@ -282,7 +287,7 @@ class LiveClient:
                           type(exc).__name__, exc)
         self._poked.set()
 
-    async def _serve(self, conn: Connection) -> Retry | None:
+    async def _serve(self) -> Retry | None:
         """Serve the current connection and its replacements; why the session ended (None:
         close() was called)."""
         session = self._session
@@ -301,8 +306,7 @@ class LiveClient:
                     await self._poked.wait()
         self._current = None
         self._drop_standby()
-        ws = current.ws
-        retry = session.lost(time.monotonic(), ws.close_code, ws.close_reason or "",
+        retry = session.lost(time.monotonic(), current.close_code, current.close_reason,
                              stalled=current.stalled)
         self._set_state()
         return retry
@@ -312,7 +316,7 @@ class LiveClient:
         while step is not Step.NOTHING:
             if step is Step.SEND_CONTEXT:
                 frame = session.take_context()
-                if frame is not None and self._current is not None and self._current.writable:
+                if frame is not None and self._current is not None:
                     self._current.write(frame)
             elif step is Step.OPEN_STANDBY:
                 self._opener = asyncio.get_running_loop().create_task(

@@ -71,10 +71,23 @@ class Connection(asyncio.Protocol):
     def writable(self) -> bool:
         return self.ws.state is State.OPEN and not self.stalled
 
-    def write(self, frame: bytes) -> None:
-        """One TEXT message, handed to the transport at once."""
+    @property
+    def close_code(self) -> int | None:
+        """The server's close code once the connection is closed (1006: none received)."""
+        return self.ws.close_code
+
+    @property
+    def close_reason(self) -> str:
+        return self.ws.close_reason or ""
+
+    def write(self, frame: bytes) -> bool:
+        """One TEXT message, handed to the transport at once; False, with nothing written,
+        once the connection is closing or stalled."""
+        if not self.writable:
+            return False
         self.ws.send_text(frame)
         self._flush()
+        return True
 
     def close(self, code: int = 1000) -> None:
         """Start the closing handshake; the transport is closed when the server answers, or
@@ -141,6 +154,8 @@ class Connection(asyncio.Protocol):
         if transport is None:
             return
         for data in self.ws.data_to_send():
+            if transport.is_closing():
+                continue    # aborted (stalled, or no pong): what is left goes nowhere
             if data:
                 transport.write(data)
             elif transport.can_write_eof():
@@ -195,7 +210,7 @@ class Connection(asyncio.Protocol):
                 self.arrived.set()
 
     def _send_ping(self) -> None:
-        if self.ws.state is not State.OPEN:
+        if not self.writable:
             return
         self._ping = os.urandom(4)
         self.ws.send_ping(self._ping)
