@@ -160,8 +160,11 @@ class Sender:
             self._stop_streaming()
 
     def _failed(self, what: str) -> bool:
+        """The turn cannot be sent. Reported from the next pass of the loop: a press's send
+        runs inside the turn machine's handling of that press, which must finish first."""
         self._stop_streaming()
-        self._on_failed(f"{what}: no Live session ready (session {self._live.state})")
+        asyncio.get_running_loop().call_soon(
+            self._on_failed, f"{what}: no Live session ready (session {self._live.state})")
         return False
 
     def _begin(self, cmd: _Start) -> bool:
