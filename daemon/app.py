@@ -26,7 +26,7 @@ from daemon import heap, journal, notify, turns
 from daemon.actions.host import CONTROL, Actions
 from daemon.control import ControlServer
 from daemon.live import models, protocol
-from daemon.live.client import LiveClient, SessionUnavailable
+from daemon.live.client import LiveClient
 from daemon.sender import Sender
 from daemon.stats import Stats
 from daemon.turn_record import TurnRecord
@@ -88,7 +88,6 @@ class App:
         # Set once READY=1 has gone out: the session, the devices and the button all tried.
         self.started = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
-        self._sending: set[asyncio.Task[None]] = set()  # tool responses on their way
         self._timer: asyncio.TimerHandle | None = None
         self._edge = 0.0
         self._resamplers: dict[int, Resampler] = {}
@@ -250,10 +249,15 @@ class App:
             parts.append("microphone offline")
         if not self.playback.online:
             parts.append("speaker offline")
-        if self.problem:
-            parts.append(self.problem)
+        if problem := self._problem():
+            parts.append(problem)
         line = ", ".join(parts)
         return line if self._healthy() else f"degraded: {line}"
+
+    def _problem(self) -> str:
+        """What a user should fix: a device that would not open, or what the Live API refused
+        (a missing model names [live] model), so `systemctl status` says it."""
+        return "; ".join(p for p in (self.problem, self.live.problem) if p)
 
     def _publish_state(self) -> None:
         notify.status(self._status_line())
@@ -273,10 +277,9 @@ class App:
                          "device": self.cfg.audio.playback_device,
                          "granted": self.playback.granted, "underruns": self.playback.underruns,
                          "playing": self.playback.playing},
-            "uplink": {"frames": self.sender.frames, "waited": self.sender.frames_waited,
-                       "task_wakeups": self.sender.wakeups},
+            "uplink": {"frames": self.sender.frames, "task_wakeups": self.sender.wakeups},
             "reconnects": max(0, self.live.connections - 1),
-            "problem": self.problem,
+            "problem": self._problem(),
             "tasks": len(asyncio.all_tasks()),
             "gc": heap.summary(),
             **self.actions.status(),
@@ -333,6 +336,7 @@ class App:
     def _on_session_state(self, state: str) -> None:
         self._feed(turns.SessionReady() if state == "ready" else turns.SessionLost(state))
         self._changed.set()
+        self._publish_state()   # the session's state (and its problem) are in STATUS=
 
     def _on_live_event(self, event: protocol.Event) -> None:
         rec = self.record
@@ -377,15 +381,9 @@ class App:
 
     def _send_tool_responses(self, responses: list[protocol.FunctionResponse]) -> None:
         """The one way function results go back to the model (daemon/actions)."""
-        async def send() -> None:
-            try:
-                await self.live.send_tool_response(responses)
-            except SessionUnavailable as exc:
-                log.warning("answer to %s not sent: %s", ", ".join(r.name for r in responses),
-                            exc)
-        task = asyncio.create_task(send(), name="tool response")
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+        if not self.live.send_tool_response(responses):
+            log.warning("answer to %s not sent: no Live session is ready",
+                        ", ".join(r.name for r in responses))
 
     def _to_reply_rate(self, chunk: protocol.AudioChunk) -> bytes:
         """Reply audio labelled with another rate than 24 kHz is resampled, not played at the

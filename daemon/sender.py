@@ -6,10 +6,10 @@ nothing is sent between turns, so an idle daemon has no per-period wake-ups at a
 it waits for the period that holds the release instant before activityEnd, so the last syllable
 is sent.
 
-The press and each period are sent by the loop callback that announces them, while the task is
-parked, whenever the connection can take the frame at once: waking the task would be one more
-pass of the loop each time (0.1 ms at p50 on the bench VM, more than a frame's encoding and
-framing). The task takes over whenever a send has to wait, and waits for the release's period.
+The press and each period are sent by the loop callback that announces them while the task is
+parked: waking the task would be one more pass of the loop each time, which costs more than a
+frame's encoding and framing. Every send is synchronous (LiveClient's one send path); the task
+only runs commands queued while it was busy, and waits for the release's period.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from daemon.live.client import LiveClient, SessionUnavailable
+from daemon.live.client import LiveClient
 from daemon.stats import Stats
 from hw.alsa import Capture
 from hw.ring import Ring
@@ -75,10 +75,9 @@ class Sender:
         self._parked = False              # the task waits for work: a callback may send
         self._ending: _Stop | None = None  # the task waits for this release's period
         self.samples_sent = 0
-        # For `pttd status`: frames sent, how many had to wait for the socket, and how often
-        # the task itself woke (once a turn, at the release, when nothing has to wait).
+        # For `pttd status`: frames sent, and how often the task itself woke (once a turn, at
+        # the release).
         self.frames = 0
-        self.frames_waited = 0
         self.wakeups = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -89,7 +88,8 @@ class Sender:
     def start_turn(self, edge: float, preroll_ms: int) -> None:
         """Begin a turn whose speech started at monotonic `edge` (pre-roll reaches back from it)."""
         cmd = _Start(edge, preroll_ms, time.monotonic())
-        if self._parked and not self._cmds and self._begin_now(cmd):
+        if self._parked and not self._cmds:
+            self._begin(cmd)
             return
         self._cmds.append(cmd)
         self._wake.set()
@@ -115,20 +115,20 @@ class Sender:
             return  # queued by the capture thread just before the turn ended
         self._period_head, self._period_at = head, t_read
         if self._ending is not None:
-            self._finish_now(self._ending)
+            self._finish(self._ending)
             self._arrived.set()
-        elif not (self._parked and not self._cmds and self._push()):
+        elif self._parked and not self._cmds:
+            self._push()
+        else:
             self._wake.set()
 
-    def _finish_now(self, stop: _Stop) -> None:
+    def _finish(self, stop: _Stop) -> None:
         """Send the audio in, and activityEnd too once the release's period is among it."""
         landed_at = self._capture.landed[1]
         if not self._push() or landed_at < stop.released_at:
             return
-        if self._live.end_speech_now(server_vad=stop.server_vad):
-            self._ending = None
-            self._stop_streaming()
-            self._ended(stop, landed_at)
+        self._ending = None
+        self._send_end(stop, landed_at)
 
     def _stop_streaming(self) -> None:
         self._streaming = False
@@ -151,41 +151,29 @@ class Sender:
                 self.wakeups += 1
                 while self._cmds:
                     cmd = self._cmds.popleft()
-                    ok = await (self._begin(cmd) if isinstance(cmd, _Start) else self._end(cmd))
+                    ok = self._begin(cmd) if isinstance(cmd, _Start) else await self._end(cmd)
                     if not ok:
                         self._cmds.clear()
-                if self._streaming and not await self._drain():
+                if self._streaming and not self._push():
                     self._cmds.clear()
         finally:
             self._stop_streaming()
 
-    async def _guard(self, what: str, send: Awaitable[None]) -> bool:
-        try:
-            await send
-        except SessionUnavailable as exc:
-            self._stop_streaming()
-            self._on_failed(f"{what}: {exc}")
-            return False
-        return True
+    def _failed(self, what: str) -> bool:
+        """The turn cannot be sent. Reported from the next pass of the loop: a press's send
+        runs inside the turn machine's handling of that press, which must finish first."""
+        self._stop_streaming()
+        asyncio.get_running_loop().call_soon(
+            self._on_failed, f"{what}: no Live session ready (session {self._live.state})")
+        return False
 
-    def _begin_now(self, cmd: _Start) -> bool:
-        """The press, sent from the caller's callback; False, with nothing sent, when
-        activityStart cannot go out at once (the task then begins the turn)."""
+    def _begin(self, cmd: _Start) -> bool:
+        """The press: activityStart and the pre-roll; False when the turn failed."""
         self._arm(cmd)
-        if self._live.cfg.turn_detection == "button" and not self._live.activity_start_now():
-            return False
+        if self._live.cfg.turn_detection == "button" and not self._live.activity_start():
+            return self._failed("activityStart")
         self._stats.press_to_activity_start.record(cmd.pressed_at, time.monotonic())
-        if not self._push():
-            self._wake.set()  # the task sends the rest of the pre-roll
-        return True
-
-    async def _begin(self, cmd: _Start) -> bool:
-        self._arm(cmd)
-        if (self._live.cfg.turn_detection == "button"
-                and not await self._guard("activityStart", self._live.activity_start())):
-            return False
-        self._stats.press_to_activity_start.record(cmd.pressed_at, time.monotonic())
-        return await self._drain()
+        return self._push()
 
     def _arm(self, cmd: _Start) -> None:
         # Arm first, so no period captured while activityStart is on its way is missed.
@@ -209,13 +197,13 @@ class Sender:
             ending, self._ending = self._ending, None
         if ending is None:
             return True  # the period's callback sent the tail and activityEnd (or cancel())
-        ok = await self._drain()
+        return self._push() and self._send_end(cmd, tail_at)
+
+    def _send_end(self, cmd: _Stop, tail_at: float | None) -> bool:
+        sent = self._live.audio_stream_end() if cmd.server_vad else self._live.activity_end()
+        if not sent:
+            return self._failed("activityEnd")
         self._stop_streaming()
-        if not ok:
-            return False
-        end = self._live.audio_stream_end() if cmd.server_vad else self._live.activity_end()
-        if not await self._guard("activityEnd", end):
-            return False
         self._ended(cmd, tail_at)
         return True
 
@@ -242,26 +230,16 @@ class Sender:
                 return None
         return self._capture.landed[1]
 
-    async def _drain(self) -> bool:
-        """Send everything captured since the last send; False when the session is gone."""
-        while not self._push():
-            pos, n = self._ring.read(self._pos, self._buf)
-            if not await self._guard("audio", self._live.send_audio(self._bytes[:2 * n])):
-                return False
-            self.frames_waited += 1
-            self._sent(pos, n)
-        return True
-
     def _push(self) -> bool:
-        """Send what was captured since the last send without yielding; False as soon as a
-        frame cannot go out at once (it is left for an awaited send)."""
+        """Send what was captured since the last send; False when the turn failed because no
+        session could take it."""
         ring, buf, live = self._ring, self._buf, self._live
         while True:
             pos, n = ring.read(self._pos, buf)
             if n == 0:
                 return True
-            if not live.send_audio_now(self._bytes[:2 * n]):
-                return False
+            if not live.send_audio(self._bytes[:2 * n]):
+                return self._failed("audio")
             self._sent(pos, n)
 
     def _sent(self, pos: int, n: int) -> None:

@@ -231,3 +231,22 @@ def test_playback_device_unusable_keeps_the_daemon_listening(
         clean(d, "speaker offline")
         assert d.stderr.count("speaker offline") == 1   # retried quietly, said once
         assert d.stop()[0] == 0
+
+
+def test_a_missing_model_is_named_in_status_and_in_systemd_status(
+        tmp_path: Path, counter_sink: SimSink) -> None:
+    """Close 1008 "... is not found ...": not hot-looped, and `pttd status` and STATUS= say
+    which key to fix."""
+    named = '[live] model = "models/gemini-retired" is not found'
+    with EmulatorThread(EmulatorOptions(pace="burst", known_models=("models/gemini-ok",))) as emu:
+        d = DaemonRig(tmp_path, counter_sink, emu)
+        d.config_path.write_text(d.config_path.read_text().replace(
+            "[live]\n", '[live]\nmodel = "models/gemini-retired"\n'))
+        with d:
+            d.wait(lambda: named in d.status().get("problem", ""), 20, "the problem in status")
+            d.wait(lambda: any(named in n and "STATUS=" in n for _, n in d.notifications), 20,
+                   "the problem in STATUS=")
+            time.sleep(2)
+            assert emu.call(lambda e: len(e.sessions)) == 1   # a minute of back-off, no loop
+            clean(d, named)
+            assert d.stop()[0] == 0

@@ -4,6 +4,8 @@ classified failures with backoff (on a fake clock), and an API key that never le
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
 from dataclasses import replace
 from typing import Any
@@ -15,16 +17,17 @@ from config import ConfigError, ContextTurn
 from config.apikey import ApiKey
 from daemon.devkit.emulator import EmulatorThread
 from daemon.live import protocol as p
-from daemon.live.client import Backoff, LiveClient, SessionUnavailable, classify_close
+from daemon.live.client import LiveClient
+from daemon.live.failures import Backoff, classify_close
 
 
 async def turn(h: ClientHarness, pcm: bytes) -> list[Any]:
     """One press-to-talk turn; the events it produced."""
     start = len(h.events)
-    await h.client.activity_start()
+    assert h.client.activity_start()
     for i in range(0, len(pcm), 640):
-        await h.client.send_audio(pcm[i:i + 640])
-    await h.client.activity_end()
+        assert h.client.send_audio(pcm[i:i + 640])
+    assert h.client.activity_end()
     await h.wait(lambda: any(isinstance(e, p.TurnComplete) for e in h.events[start:]))
     return h.events[start:]
 
@@ -72,49 +75,70 @@ def test_warm_session_is_ready_before_the_first_press(emulator: EmulatorThread,
     assert emulator.sessions[0].close_code == 1000    # close() ends cleanly
 
 
-def test_sending_without_a_session_raises_one_exception_type(api_key: ApiKey) -> None:
-    async def main() -> None:
-        client = LiveClient(live_config("ws://127.0.0.1:9"), api_key, on_event=lambda e: None)
-        for send in (client.activity_start(), client.send_audio(b"\0\0"),
-                     client.activity_end(), client.send_text("hi"), client.audio_stream_end()):
-            with pytest.raises(SessionUnavailable):
-                await send
+def test_every_send_without_a_session_returns_false_and_sends_nothing(api_key: ApiKey) -> None:
+    client = LiveClient(live_config("ws://127.0.0.1:9"), api_key, on_event=lambda e: None)
+    assert not client.activity_start()
+    assert not client.send_audio(b"\0\0")
+    assert not client.activity_end()
+    assert not client.audio_stream_end()
+    assert not client.send_tool_response([p.FunctionResponse("1", "f", {})])
+    assert not client.send_client_content([("user", "hi")], turn_complete=True)
 
-    asyncio.run(main())
 
-
-def test_sends_now_go_out_at_once_and_leave_a_frame_to_wait_under_flow_control(
+def test_sends_go_out_at_once_and_a_short_stall_is_buffered_not_awaited(
         emulator: EmulatorThread, api_key: ApiKey) -> None:
-    """The callback path: a frame either reaches the socket without yielding or is not sent at
-    all, so the awaited send that follows it neither loses nor repeats audio."""
+    """One synchronous path: while the server stops reading for a moment, every frame is
+    accepted at once, and the server gets all of them, in order, once it reads again."""
     frame = tone16k(200)
 
-    async def main() -> tuple[int, bool]:
+    async def main() -> None:
         async with ClientHarness(live_config(emulator.url), api_key) as h:
-            assert not h.client.activity_start_now()            # no session yet
-            assert not h.client.send_audio_now(frame)
             await h.ready()
-            assert h.client.activity_start_now()
-            assert h.client.send_audio_now(frame)
-            assert h.client.end_speech_now(server_vad=False)
+            assert h.client.activity_start()
+            assert h.client.send_audio(frame)
+            assert h.client.activity_end()
             await h.wait(lambda: bool(h.of(p.TurnComplete)))
             emulator.inject("stall", seconds=1.5)           # the server stops reading
             await asyncio.sleep(0.1)
-            await h.client.activity_start()
-            sent = 0
-            while sent < 5000 and h.client.send_audio_now(frame):
-                sent += 1
-            refused = sent < 5000
-            await h.client.send_audio(frame)                 # waits out the stall
-            await h.client.activity_end()
+            assert h.client.activity_start()
+            for _ in range(20):
+                assert h.client.send_audio(frame)
+            assert h.client.activity_end()
             await h.wait(lambda: len(h.of(p.TurnComplete)) == 2, 20)
-            return sent, refused
+            assert h.states == ["connecting", "ready"]
 
-    sent, refused = asyncio.run(main())
-    assert refused, "the write buffer filled but send_audio_now kept accepting frames"
+    asyncio.run(main())
     kinds = [list(f["realtimeInput"]) for _, f in emulator.frames[1:]]
     assert kinds == ([["activityStart"], ["audio"], ["activityEnd"], ["activityStart"]]
-                     + [["audio"]] * (sent + 1) + [["activityEnd"]])
+                     + [["audio"]] * 20 + [["activityEnd"]])
+
+
+def test_a_stalled_connection_is_dropped_and_resumed_not_waited_on(
+        emulator: EmulatorThread, api_key: ApiKey, caplog: pytest.LogCaptureFixture) -> None:
+    """The server stops reading for longer than the write buffer's high-water mark lasts: sends
+    start returning False (nothing queued behind a dead socket) and the session is resumed on a
+    new connection."""
+    frame = tone16k(200)
+
+    async def main() -> int:
+        async with ClientHarness(live_config(emulator.url), api_key) as h:
+            await h.ready()
+            await h.wait(lambda: h.client.handle is not None)
+            emulator.inject("stall", seconds=30)
+            await asyncio.sleep(0.1)
+            assert h.client.activity_start()
+            sent = 0
+            while sent < 5000 and h.client.send_audio(frame):
+                sent += 1
+            assert not h.client.send_audio(frame)
+            await h.wait(lambda: h.client.connections == 2 and h.client.state == "ready", 10)
+            return sent
+
+    sent = asyncio.run(main())
+    assert sent < 5000, "the write buffer passed its high-water mark but sends kept succeeding"
+    assert emulator.sessions[1].resumed_from is not None
+    assert any("stalled" in r.getMessage() for r in caplog.records
+               if r.levelno == logging.WARNING)
 
 
 def test_ws_to_a_remote_host_is_refused(api_key: ApiKey) -> None:
@@ -170,13 +194,12 @@ def test_losing_the_session_mid_reply_is_reported(api_key: ApiKey) -> None:
         async with ClientHarness(live_config(emu.url, reconnect_min_s=0.4), api_key) as h:
             await h.ready()
             emu.inject("close", code=1011, mid_reply=True)
-            await h.client.activity_start()
-            await h.client.send_audio(tone16k(400))
-            await h.client.activity_end()
+            assert h.client.activity_start()
+            assert h.client.send_audio(tone16k(400))
+            assert h.client.activity_end()
             await h.wait(lambda: h.client.state != "ready")
             assert not h.of(p.TurnComplete)
-            with pytest.raises(SessionUnavailable):
-                await h.client.send_audio(b"\0\0")
+            assert not h.client.send_audio(b"\0\0")
             await h.wait(lambda: h.client.state == "ready")
             return h
 
@@ -194,13 +217,13 @@ def test_go_away_switches_over_between_turns_without_losing_one(api_key: ApiKey)
         async with ClientHarness(live_config(emu.url), api_key) as h:
             await h.ready()
             await turn(h, tone16k(200))
-            await h.client.activity_start()
-            await h.client.send_audio(tone16k(100))
+            assert h.client.activity_start()
+            assert h.client.send_audio(tone16k(100))
             emu.inject("go_away", time_left_s=3.0)
             await h.wait(lambda: bool(h.of(p.GoAway)))
             await asyncio.sleep(0.2)          # the user is still speaking
-            await h.client.send_audio(tone16k(200))
-            await h.client.activity_end()
+            assert h.client.send_audio(tone16k(200))
+            assert h.client.activity_end()
             await h.wait(lambda: len(h.of(p.TurnComplete)) == 2)
             await h.wait(lambda: any(s.resumed_from and len(s.history) == 4 and s.ready
                                      for s in emu.sessions) and emu.sessions[0].closed)
@@ -261,12 +284,12 @@ def test_reloaded_settings_renew_the_session_between_turns(emulator: EmulatorThr
             h.client.update_config(replace(cfg, reconnect_max_s=2.0))   # not in the setup
             await asyncio.sleep(0.1)
             assert h.client.connections == 1
-            await h.client.activity_start()
+            assert h.client.activity_start()
             h.client.update_config(replace(cfg, voice="Puck"))
             await asyncio.sleep(0.1)
             assert h.client.connections == 1             # not while the user speaks
-            await h.client.send_audio(tone16k(100))
-            await h.client.activity_end()
+            assert h.client.send_audio(tone16k(100))
+            assert h.client.activity_end()
             await h.wait(lambda: emulator.sessions[0].closed)
             await turn(h, tone16k(100))
             return h
@@ -311,8 +334,8 @@ def test_server_turn_detection_ends_the_turn_with_audio_stream_end(
         async with ClientHarness(live_config(emulator.url, turn_detection="server"),
                                  api_key) as h:
             await h.ready()
-            await h.client.send_audio(tone16k(300))
-            await h.client.audio_stream_end()
+            assert h.client.send_audio(tone16k(300))
+            assert h.client.audio_stream_end()
             await h.wait(lambda: bool(h.of(p.TurnComplete)))
             return h.events
 
@@ -420,11 +443,9 @@ def test_the_key_never_reaches_logs_urls_or_exceptions(caplog: pytest.LogCapture
             await h.ready()
             await turn(h, tone16k(100))
             emu.inject("close", code=1008, reason="Operation is not implemented")
-            try:
-                await h.wait(lambda: h.client.state != "ready")
-                await h.client.send_audio(b"\0\0")
-            except SessionUnavailable as exc:
-                texts.append(repr(exc) + str(exc))
+            await h.wait(lambda: h.client.state != "ready")
+            assert not h.client.send_audio(b"\0\0")
+            texts.append(h.client.problem)
             texts.append(h.client.url)
         emu.inject("reject", status=403, count=1)
         await run_failing(emu.url, key, 1)
@@ -453,3 +474,87 @@ def test_the_key_never_reaches_logs_urls_or_exceptions(caplog: pytest.LogCapture
 ])
 def test_close_classification(code: int, reason: str, kind: str) -> None:
     assert classify_close(code, reason).kind == kind
+
+
+@pytest.mark.parametrize(("model", "in_session"), [("models/gemini-3.8-live", True),
+                                                   ("models/gemini-3.1-flash-live-preview", False)])
+def test_a_reloaded_context_goes_in_session_where_the_model_takes_roles(
+        emulator: EmulatorThread, api_key: ApiKey, model: str, in_session: bool) -> None:
+    cfg = live_config(emulator.url, model=model)
+    context = (ContextTurn("user", "I am Sam."), ContextTurn("model", "Hello Sam."))
+
+    async def main() -> None:
+        async with ClientHarness(cfg, api_key) as h:
+            await h.ready()
+            await turn(h, tone16k(100))
+            h.client.update_config(replace(cfg, context=context))
+            await turn(h, tone16k(100))
+            assert h.client.connections == 1          # never a new session for the context
+
+    asyncio.run(main())
+    [session] = emulator.sessions
+    sent = [f["clientContent"] for _, f in emulator.frames if "clientContent" in f]
+    if in_session:
+        assert sent == [{"turns": [{"role": "user", "parts": [{"text": "I am Sam."}]},
+                                   {"role": "model", "parts": [{"text": "Hello Sam."}]}],
+                         "turnComplete": False}]
+        assert session.history[2:4] == [{"role": "user", "text": "I am Sam."},
+                                         {"role": "model", "text": "Hello Sam."}]
+    else:
+        assert sent == []
+    assert [t.get("audio_ms") for t in session.history if "audio_ms" in t] == [100] * 4
+
+
+def test_a_refused_resumption_falls_back_to_a_fresh_session_at_once(
+        emulator: EmulatorThread, api_key: ApiKey, caplog: pytest.LogCaptureFixture) -> None:
+    """The service forgot the session (1007 on the stale handle): a fresh one, with the
+    configured context, is opened without a back-off, and the next press works."""
+    cfg = live_config(emulator.url, context=(ContextTurn("user", "I am Sam."),))
+    delays: list[float] = []
+
+    async def sleep(delay: float) -> None:
+        delays.append(delay)
+
+    async def main() -> None:
+        async with ClientHarness(cfg, api_key, sleep=sleep) as h:
+            await h.ready()
+            await turn(h, tone16k(100))
+            await h.wait(lambda: h.client.handle in emulator.emulator.handles)
+            emulator.call(lambda e: e.handles.clear())
+            emulator.inject("close", code=1011)
+            await h.wait(lambda: h.client.connections == 3 and h.client.state == "ready")
+            await turn(h, tone16k(200))
+
+    asyncio.run(main())
+    assert len(delays) == 1                       # after the 1011 only, not after the refusal
+    refused, fresh = emulator.sessions[1:]
+    assert refused.close_code == 1007
+    assert fresh.resumed_from is None
+    assert fresh.history[0] == {"role": "user", "text": "I am Sam."}
+    assert [t.get("audio_ms") for t in fresh.history[1:]] == [200, 200]
+    assert any("could not resume the conversation" in r.getMessage() for r in caplog.records
+               if r.levelno == logging.WARNING)
+
+
+def test_fragmented_server_messages_are_reassembled(api_key: ApiKey) -> None:
+    """RFC 6455 lets a server split a message into frames; each still arrives as one event."""
+    from websockets.asyncio.server import ServerConnection, serve
+
+    reply = json.dumps({"serverContent": {"modelTurn": {"parts": [{"inlineData": {
+        "mimeType": "audio/pcm;rate=24000", "data": base64.b64encode(b"\1\0" * 600).decode()}}]}}})
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.recv()
+        await ws.send([b'{"setupComp', b'lete":', b"{}}"])
+        await ws.send([reply[:100], reply[100:700], reply[700:]])
+        await ws.wait_closed()
+
+    async def main() -> list[Any]:
+        async with serve(handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with ClientHarness(live_config(f"ws://127.0.0.1:{port}"), api_key) as h:
+                await h.wait(lambda: bool(h.of(p.AudioChunk)))
+                return h.events
+
+    events = asyncio.run(main())
+    assert events == [p.AudioChunk(b"\1\0" * 600, 24000)]

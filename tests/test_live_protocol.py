@@ -93,7 +93,7 @@ def test_audio_frame_is_standard_base64_pcm_at_16k(monkeypatch: pytest.MonkeyPat
     # The hot-path builder must not go through a dict and json.dumps.
     monkeypatch.setattr(p.json, "dumps", lambda *a, **k: pytest.fail("json.dumps on hot path"))
     frame = p.audio(memoryview(pcm))
-    assert isinstance(frame, str)
+    assert isinstance(frame, bytes)   # built once, as it goes out
     blob = json.loads(frame)["realtimeInput"]["audio"]
     assert blob["mimeType"] == "audio/pcm;rate=16000"
     assert base64.b64decode(blob["data"], validate=True) == pcm

@@ -191,17 +191,18 @@ def test_frames_the_client_really_sent_pass_the_sdk_types(api_key: ApiKey) -> No
     async def main(url: str) -> None:
         async with ClientHarness(replace(cfg, endpoint=url), api_key) as h:
             await h.ready()
-            await h.client.activity_start()
-            await h.client.send_audio(tone16k(100))
-            await h.client.activity_end()
+            assert h.client.activity_start()
+            assert h.client.send_audio(tone16k(100))
+            assert h.client.activity_end()
             await h.wait(lambda: bool(h.of(p.TurnComplete)))
-            await h.client.send_text("and now?")
+            assert h.client.send_client_content([("user", "and now?")], turn_complete=True)
             await h.wait(lambda: len(h.of(p.TurnComplete)) == 2)
 
     with EmulatorThread(pace="burst") as emu:
         asyncio.run(main(emu.url))
         frames = [f for _, f in emu.frames]
-    assert [next(iter(f)) for f in frames] == ["setup", "clientContent"] + ["realtimeInput"] * 4
+    assert [next(iter(f)) for f in frames] == (["setup", "clientContent"] + ["realtimeInput"] * 3
+                                               + ["clientContent"])
     for frame in frames:
         _validate_client_frame(json.dumps(frame))
 

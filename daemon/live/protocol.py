@@ -1,14 +1,14 @@
 """The Gemini Live API wire protocol, sans I/O: client messages out, typed server events in.
 
 Nothing here touches a socket, asyncio or websockets, so every rule is a plain unit test; the
-client (client.py) only moves the strings this module builds and the frames frames.py parses
-(re-exported here, so `protocol` is the one name the client needs). Builders return str because
-the service expects client messages as TEXT frames.
+client (client.py) only moves the frames this module builds and the frames frames.py parses
+(re-exported here, so `protocol` is the one name the client needs). Builders return UTF-8 bytes,
+each frame built once, ready to go out as a TEXT message (which is what the service expects).
 """
 
 from __future__ import annotations
 
-import base64
+import binascii
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -88,7 +88,7 @@ def model_name(model: str) -> str:
 
 
 def setup(cfg: LiveConfig, handle: str | None = None,
-          tools: Sequence[Mapping[str, Any]] = ()) -> str:
+          tools: Sequence[Mapping[str, Any]] = ()) -> bytes:
     """The first message of a session; `handle` resumes an earlier session; `tools` are the
     function declarations offered to the model.
 
@@ -137,7 +137,7 @@ def setup(cfg: LiveConfig, handle: str | None = None,
         body["contextWindowCompression"] = compression
     if cfg.proactive_audio and rules.proactive_audio == "optional":
         body["proactivity"] = {"proactiveAudio": True}
-    return json.dumps({"setup": body}, ensure_ascii=False, separators=(",", ":"))
+    return _json({"setup": body})
 
 
 def _transcription(cfg: LiveConfig, rules: ModelRules) -> dict[str, Any]:
@@ -150,49 +150,53 @@ def _transcription(cfg: LiveConfig, rules: ModelRules) -> dict[str, Any]:
     return out
 
 
-def client_content(turns: Iterable[tuple[str, str]], *, turn_complete: bool) -> str:
+def _json(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def client_content(turns: Iterable[tuple[str, str]], *, turn_complete: bool) -> bytes:
     """Conversation turns as (role, text); turn_complete=False adds context without a reply."""
     body = {"turns": [{"role": role, "parts": [{"text": text}]} for role, text in turns],
             "turnComplete": turn_complete}
-    return json.dumps({"clientContent": body}, ensure_ascii=False, separators=(",", ":"))
+    return _json({"clientContent": body})
 
 
-def initial_context(cfg: LiveConfig) -> str | None:
+def initial_context(cfg: LiveConfig) -> bytes | None:
     """The configured [[live.context]] turns, sent once after a fresh setup; None if empty."""
     if not cfg.context:
         return None
     return client_content(((t.role, t.text) for t in cfg.context), turn_complete=False)
 
 
-_AUDIO_HEAD = '{"realtimeInput":{"audio":{"mimeType":"' + AUDIO_MIME + '","data":"'
-_AUDIO_TAIL = '"}}}'
+_AUDIO_HEAD = b'{"realtimeInput":{"audio":{"mimeType":"' + AUDIO_MIME.encode() + b'","data":"'
+_AUDIO_TAIL = b'"}}}'
 
 
-def audio(pcm: bytes | bytearray | memoryview) -> str:
-    """16 kHz PCM16LE mic audio. Hot path: one base64 pass and one concatenation, no dict."""
-    return _AUDIO_HEAD + base64.b64encode(pcm).decode("ascii") + _AUDIO_TAIL
+def audio(pcm: bytes | bytearray | memoryview) -> bytes:
+    """16 kHz PCM16LE mic audio. Hot path: base64 straight into bytes, then one join."""
+    return b"".join((_AUDIO_HEAD, binascii.b2a_base64(pcm, newline=False), _AUDIO_TAIL))
 
 
-_ACTIVITY_START = '{"realtimeInput":{"activityStart":{}}}'
-_ACTIVITY_END = '{"realtimeInput":{"activityEnd":{}}}'
-_AUDIO_STREAM_END = '{"realtimeInput":{"audioStreamEnd":true}}'
+_ACTIVITY_START = b'{"realtimeInput":{"activityStart":{}}}'
+_ACTIVITY_END = b'{"realtimeInput":{"activityEnd":{}}}'
+_AUDIO_STREAM_END = b'{"realtimeInput":{"audioStreamEnd":true}}'
 
 
-def activity_start() -> str:
+def activity_start() -> bytes:
     return _ACTIVITY_START
 
 
-def activity_end() -> str:
+def activity_end() -> bytes:
     return _ACTIVITY_END
 
 
-def audio_stream_end() -> str:
+def audio_stream_end() -> bytes:
     return _AUDIO_STREAM_END
 
 
-def text(s: str) -> str:
+def text(s: str) -> bytes:
     """Typed text as realtime input (the model answers it as a turn)."""
-    return json.dumps({"realtimeInput": {"text": s}}, ensure_ascii=False, separators=(",", ":"))
+    return _json({"realtimeInput": {"text": s}})
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,8 +209,7 @@ class FunctionResponse:
     scheduling: str | None = None  # SILENT | WHEN_IDLE | INTERRUPT, for NON_BLOCKING functions
 
 
-def tool_response(responses: Iterable[FunctionResponse]) -> str:
+def tool_response(responses: Iterable[FunctionResponse]) -> bytes:
     body = [{"id": r.id, "name": r.name, "response": dict(r.response)}
             | ({"scheduling": r.scheduling} if r.scheduling else {}) for r in responses]
-    return json.dumps({"toolResponse": {"functionResponses": body}}, ensure_ascii=False,
-                      separators=(",", ":"))
+    return _json({"toolResponse": {"functionResponses": body}})
