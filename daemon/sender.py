@@ -25,7 +25,7 @@ import numpy as np
 
 from daemon.live.client import LiveClient, SessionUnavailable
 from daemon.stats import Stats
-from hw.alsa import Capture
+from hw.capture import Capture
 from hw.ring import Ring
 
 log = logging.getLogger("pttd.sender")

@@ -18,10 +18,9 @@ from functools import cache, lru_cache
 from typing import Any
 
 from config import LiveConfig
+from config.rates import INPUT_RATE, OUTPUT_RATE
 
 WS_PATH = "/ws/google.ai.generativelanguage.{version}.GenerativeService.BidiGenerateContent"
-INPUT_RATE = 16000
-OUTPUT_RATE = 24000
 AUDIO_MIME = f"audio/pcm;rate={INPUT_RATE}"
 
 
