@@ -63,7 +63,7 @@ class App:
         self.live = LiveClient(cfg.live, key, on_event=self._on_live_event,
                                on_state=self._on_session_state)
         self.sender = Sender(self.live, self.capture, self.ring, self.stats,
-                             on_failed=self._send_failed)
+                             on_failed=self._send_failed, tail_ms=a.tail_ms)
         self.machine = turns.TurnMachine(audio_replies=cfg.live.response_modality == "AUDIO",
                                          button_mode=cfg.button.mode)
         self.led = self._open_led(cfg)
