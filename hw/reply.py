@@ -27,7 +27,7 @@ from hw.resample import Resampler
 from hw.ring import Fifo
 
 # A late reply gets silence once the device holds less than this much audio, so the stream
-# keeps running instead of underrunning; a reply's start waits for it as well.
+# keeps running instead of underrunning; a reply that has to wait for jitter waits this too.
 LOW_WATER_S = 0.020
 # Replies whose arrival jitter the start-up wait is sized from.
 HISTORY = 8
@@ -38,8 +38,9 @@ class Jitter:
 
     A chunk that starts `media` seconds into the reply and arrives `elapsed` seconds after the
     first chunk is `elapsed - media` late; a reply played from `wait()` after its first chunk
-    finds every chunk no later than that in time. Before any reply has been seen the wait is
-    `first_wait_s`.
+    finds every chunk no later than that in time, with LOW_WATER_S to spare, since that is when
+    a late chunk gets silence. A server that sends ahead of real time is never late: no wait.
+    Before any reply has been seen the wait is `first_wait_s`.
     """
 
     def __init__(self, first_wait_s: float) -> None:
@@ -61,7 +62,10 @@ class Jitter:
         self._first_at = None
 
     def wait(self) -> float:
-        return max(self._history) if self._history else self.first_wait_s
+        if not self._history:
+            return self.first_wait_s
+        late = max(self._history)
+        return late + LOW_WATER_S if late > 0 else 0.0
 
     def start_at(self) -> float | None:
         """When the current reply may start playing (None before its first chunk)."""
