@@ -1,12 +1,13 @@
 """Microphone capture: a thread that keeps the recent past in a Ring, cheaply while idle.
 
-The device is opened non-blocking with `[audio] period_ms` periods, and each read takes
-whatever ALSA holds, a partial period too. How often the thread wakes is the only thing that
-differs between idle and a held turn: while idle once per period (the ring only needs the
-pre-roll to be there at the next press), while armed every `FRAME_MS`, so a turn streams in
-short frames, and `wake()` reads what ALSA holds at once (the release). `landed` says up to
-when everything the device had captured is in the ring, which is what the pre-roll and the end
-of a turn are measured against.
+The device is opened non-blocking with periods of at most `PERIOD_MS` (a sound server hands
+audio over once a period, so this bounds how late a held turn's speech reaches the server), and
+each read takes whatever ALSA holds, a partial period too. Only how often the thread wakes
+differs between idle and a held turn: while idle once per `[audio] period_ms` (the ring only
+needs the pre-roll to be there at the next press); while armed as each period is due, so a turn
+streams in period-sized frames; and `wake()` reads what ALSA holds at once (the release).
+`landed` says up to when everything the device had captured is in the ring, which is what the
+pre-roll and the end of a turn are measured against.
 
     ring = capture_ring(cfg)
     cap = Capture(cfg, ring)
@@ -16,7 +17,10 @@ of a turn are measured against.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -42,8 +46,8 @@ from hw.ring import Ring
 
 log = logging.getLogger("pttd.audio")
 
-# How often the thread reads while armed, and so the frame size of a held turn.
-FRAME_MS = 20
+# The longest device period: the frame size of a held turn.
+PERIOD_MS = 80
 
 
 def capture_ring(cfg: AudioConfig, slack_s: float = 5.0) -> Ring:
@@ -63,7 +67,7 @@ class Capture:
         self.cfg = cfg
         self.ring = ring
         self.rate = INPUT_RATE
-        self.frame_s = FRAME_MS / 1000
+        self.frame_s = min(cfg.period_ms, PERIOD_MS) / 1000
         # (ring head, monotonic time of the read that emptied the device), one tuple so a
         # reader on another thread gets a matching pair.
         self.landed: tuple[int, float] = (0, 0.0)
@@ -72,7 +76,7 @@ class Capture:
         self._status = Status("capture", cfg.capture_device, on_status)
         self._notify: Callable[[int, float], None] | None = None
         self._stopping = threading.Event()
-        self._wake = threading.Event()
+        self._wake_r = self._wake_w = -1  # a pipe that wakes the thread from its poll
         self._asked = False
         self._thread: threading.Thread | None = None
 
@@ -82,26 +86,34 @@ class Capture:
 
     def start(self) -> None:
         self._stopping.clear()
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._thread = threading.Thread(target=guarded(self._status, self._run),
                                         name="pttd-capture", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stopping.set()
-        self._wake.set()
+        self._kick()
         join(self._thread, "capture thread did not stop within 2 s (device read blocked)")
+        if self._thread is None or not self._thread.is_alive():
+            os.close(self._wake_r)
+            os.close(self._wake_w)
         self._thread = None
 
     def arm(self, notify: Callable[[int, float], None] | None) -> None:
         """Call notify(ring_head, landed_at) after each read that got audio, or was asked for
         by wake(), while set; None disarms. Arming reads what the device holds at once."""
         self._notify = notify
-        self._wake.set()
+        self._kick()
 
     def wake(self) -> None:
         """Read what the device holds now, without waiting for the next wake-up."""
         self._asked = True
-        self._wake.set()
+        self._kick()
+
+    def _kick(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._wake_w, b"\0")
 
     def _run(self) -> None:
         backoff = Backoff()
@@ -109,7 +121,9 @@ class Capture:
         while not self._stopping.is_set():
             try:
                 pcm, granted = open_pcm("capture", cfg.capture_device, cfg.capture_rate,
-                                        cfg.capture_channels, cfg.period_ms, blocking=False)
+                                        cfg.capture_channels, min(cfg.period_ms, PERIOD_MS),
+                                        periods=2 * max(2, cfg.period_ms // PERIOD_MS),
+                                        blocking=False)
                 if cfg.capture_channel >= granted.channels:
                     pcm.close()
                     raise DeviceError(f"capture device {granted.device!r} granted "
@@ -120,6 +134,7 @@ class Capture:
                 self._stopping.wait(backoff.next())
                 continue
             backoff.reset()
+            self.frame_s = granted.period_frames / granted.rate
             self.granted = granted.describe()
             note = "" if granted.rate == INPUT_RATE else f", resampled to {INPUT_RATE} Hz"
             self._status.up(f"capture device {granted.device!r} open: {self.granted}{note}")
@@ -134,11 +149,22 @@ class Capture:
     def _loop(self, pcm: alsaaudio.PCM, granted: Granted) -> None:
         mix = MixDown(granted.channels, self.cfg.capture_channel)
         resampler = Resampler(granted.rate, INPUT_RATE)
-        ring, wake = self.ring, self._wake
-        idle_s = granted.period_frames / granted.rate
+        ring = self.ring
+        idle_ms = self.cfg.period_ms
+        pcm_fds = pcm.polldescriptors()
+        idle, armed = select.poll(), select.poll()
+        for poller in (idle, armed):
+            poller.register(self._wake_r, select.POLLIN)
+        for fd, mask in pcm_fds:
+            armed.register(fd, mask)
         while not self._stopping.is_set():
-            wake.wait(self.frame_s if self._notify is not None else idle_s)
-            wake.clear()
+            # A stalled device is still read once an idle period, armed or not.
+            ready = dict((armed if self._notify is not None else idle).poll(idle_ms))
+            if ready.pop(self._wake_r, 0):
+                with contextlib.suppress(BlockingIOError):
+                    os.read(self._wake_r, 64)
+            if ready:  # lets a plugin's poll descriptor (e.g. the pulse plugin's) rearm
+                pcm.polldescriptors_revents([(fd, ready.get(fd, 0)) for fd, _ in pcm_fds])
             asked, self._asked = self._asked, False
             got = self._read_all(pcm, granted, mix, resampler, ring)
             landed_at = time.monotonic()

@@ -183,13 +183,9 @@ class Playback:
         earcons = Earcons(self._earcons_cfg, granted.rate)
         for name in NAMES:
             earcons.get(name)
-        if granted.rate != self.rate:
-            self.rate = granted.rate
-            with self._cond:
-                old = self._stream
-                self._stream = ReplyStream(granted.rate, earcons, volume=old.volume,
-                                           first_wait_s=old.jitter.first_wait_s)
-                self._stream.gaps = old.gaps
+        with self._cond:
+            self._stream.set_rate(granted.rate, earcons)
+        self.rate = granted.rate
         self._out = np.zeros(granted.buffer_frames, dtype=np.int16)
         self._low_water = max(1, round(granted.rate * LOW_WATER_S))
         note = "" if granted.rate == OUTPUT_RATE else f", resampled from {OUTPUT_RATE} Hz"

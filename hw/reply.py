@@ -3,11 +3,11 @@
 `ReplyStream` takes reply chunks as they arrive (any rate: one resampler goes straight to the
 device rate) and hands the playback thread device-rate samples to write, with an earcon mixed
 in and the volume applied. It decides when a reply may start: a `Jitter` estimate remembers
-how late chunks came, relative to the first of their reply, over the last few replies, and the
-reply waits that long after its first chunk, no longer: a server that sends ahead of real time
-starts at once. Once started, a reply plays to its end; a chunk that is later than the
-estimate gets silence instead of an underrun, and teaches the estimate. Time is passed in,
-never read, and the caller holds one lock around every call.
+how late chunks came over the last few replies, and a reply waits that long, no longer, so a
+server that sends ahead of real time starts at once (the very first reply, with nothing
+learned yet, waits for `first_wait_s` of audio). Once started, a reply plays to its end; a
+chunk later than the estimate gets silence instead of an underrun, and teaches the estimate.
+Time is passed in, never read, and the caller holds one lock around every call.
 
     stream = ReplyStream(24000, Earcons(EarconsConfig(), 24000), first_wait_s=0.08)
     stream.feed(pcm_bytes, 24000, now=time.monotonic())
@@ -34,42 +34,51 @@ HISTORY = 8
 
 
 class Jitter:
-    """How late reply chunks arrive, relative to the first chunk of their reply.
+    """How late reply chunks arrive, relative to the most punctual chunk before them.
 
-    A chunk that starts `media` seconds into the reply and arrives `elapsed` seconds after the
-    first chunk is `elapsed - media` late; a reply played from `wait()` after its first chunk
-    finds every chunk no later than that in time, with LOW_WATER_S to spare, since that is when
-    a late chunk gets silence. A server that sends ahead of real time is never late: no wait.
-    Before any reply has been seen the wait is `first_wait_s`.
+    A chunk that starts `media` seconds into its reply and arrives at `t` is due at
+    `t - media` plus the reply's start; it is late by how much that exceeds the earliest such
+    time of the chunks before it in the reply, which is how late it would be had the reply
+    started from that chunk. A reply played from `wait()` after its first chunk finds every
+    chunk seen so late in time, with LOW_WATER_S to spare, since that is when a late chunk gets
+    silence. A server that sends ahead of real time is never late: no wait. Before any reply
+    has been seen there is no estimate (`learned` is false).
     """
 
-    def __init__(self, first_wait_s: float) -> None:
-        self.first_wait_s = first_wait_s
+    def __init__(self) -> None:
         self._history: collections.deque[float] = collections.deque(maxlen=HISTORY)
         self._first_at: float | None = None
+        self._earliest = 0.0
         self._late = 0.0
 
     def arrived(self, now: float, media_s: float) -> None:
         """A chunk whose audio starts `media_s` into the reply arrived at `now`."""
+        due = now - media_s
         if self._first_at is None:
-            self._first_at, self._late = now, 0.0
+            self._first_at, self._earliest, self._late = now, due, 0.0
             return
-        self._late = max(self._late, now - self._first_at - media_s)
+        self._late = max(self._late, due - self._earliest)
+        self._earliest = min(self._earliest, due)
 
     def reply_over(self) -> None:
         if self._first_at is not None:
             self._history.append(self._late)
         self._first_at = None
 
+    @property
+    def learned(self) -> bool:
+        return bool(self._history)
+
     def wait(self) -> float:
-        if not self._history:
-            return self.first_wait_s
-        late = max(self._history)
+        late = max(self._history, default=0.0)
         return late + LOW_WATER_S if late > 0 else 0.0
 
     def start_at(self) -> float | None:
-        """When the current reply may start playing (None before its first chunk)."""
-        return None if self._first_at is None else self._first_at + self.wait()
+        """When the current reply may start playing (None before its first chunk, or before
+        any reply has been seen)."""
+        if self._first_at is None or not self._history:
+            return None
+        return self._earliest + self.wait()
 
 
 class ReplyStream:
@@ -80,7 +89,8 @@ class ReplyStream:
         self.rate = rate
         self.earcons = earcons
         self.volume = volume
-        self.jitter = Jitter(first_wait_s)
+        self.first_wait = round(rate * first_wait_s)
+        self.jitter = Jitter()
         self.gaps = 0            # stretches of silence a late reply needed
         self._buf = Fifo(rate * 10)
         self._resampler = Resampler(rate, rate)
@@ -138,6 +148,26 @@ class ReplyStream:
         if tone is not None:
             self._earcon, self._earcon_pos = tone, 0
 
+    def set_rate(self, rate: int, earcons: Earcons) -> None:
+        """The device granted another rate than asked: what is buffered is converted once, and
+        chunks go straight to `rate` from now on."""
+        self.earcons = earcons
+        if rate == self.rate:
+            return
+        pending = np.zeros(len(self._buf), dtype=np.int16)
+        self._buf.pop_into(pending)
+        once = Resampler(self.rate, rate)
+        converted = np.concatenate([once.process(pending), once.flush()])
+        scale = rate / self.rate
+        self._chunks = collections.deque(
+            (max(0, round((pos - self._consumed) * scale)), at) for pos, at in self._chunks)
+        self._consumed, self._fed = 0, 0
+        self._push(converted)
+        self.first_wait = round(self.first_wait * scale)
+        self._resampler = Resampler(self._resampler.in_rate, rate)
+        self._earcon = None
+        self.rate = rate
+
     def discard(self) -> tuple[int, bool]:
         """The device is gone: drop all audio; (samples dropped, whether a reply had ended)."""
         pending, finished = len(self._buf), self._reply and self._ended
@@ -152,11 +182,14 @@ class ReplyStream:
     # ------------------------------------------------------------ state
 
     def ready(self, now: float) -> bool:
-        """A reply plays once its start-up wait is over (or it ended), then to its end."""
+        """A reply plays once its start-up wait is over (or it ended), then to its end; before
+        any jitter has been seen, once `first_wait_s` of it is buffered."""
         if not self._reply:
             return False
         if self._started or self._ended:
             return True
+        if not self.jitter.learned:
+            return len(self._buf) >= self.first_wait
         start_at = self.jitter.start_at()
         return start_at is not None and now >= start_at
 

@@ -76,7 +76,7 @@ def test_full_turn_lands_in_the_speaker_with_a_journal_record(
     # was as the release was handled (the release's own read may already be in it) or at most
     # one capture read beyond it.
     beyond = (first + len(sent[0]) - head_at_release) % 65536
-    assert 0 <= beyond <= capture.FRAME_MS * 16
+    assert 0 <= beyond <= capture.PERIOD_MS * 16
     assert st["stats"]["tail_to_activity_end_ms"]["n"] == 1
     # The echoed reply (the user's audio at 24 kHz) was written to the playback device.
     reply = len(counter_sink.written()) - written_before
@@ -263,7 +263,7 @@ def test_uplink_ends_at_the_release_plus_the_tail_within_one_read(
     first = counter_start(sent[0])
     assert first is not None, "the turn's audio is one unbroken counter run"
     end = first + len(sent[0])
-    one_read = capture.FRAME_MS * 16
+    one_read = capture.PERIOD_MS * 16
     beyond = (end - head_at_release) % 65536
     print(f"tail {tail_ms} ms: the uplink ended {beyond / 16:.1f} ms past the head at release")
     assert tail_ms * 16 <= beyond <= tail_ms * 16 + one_read

@@ -62,17 +62,16 @@ def test_a_48k_reply_is_resampled_once_straight_to_the_device_rate() -> None:
     assert 10 * np.log10(spectrum[band].sum() / spectrum[~band].sum()) >= 60
 
 
-def test_first_reply_waits_the_configured_time_after_its_first_chunk() -> None:
+def test_first_reply_waits_for_the_configured_amount_of_audio() -> None:
     stream = _stream(wait_s=0.08)
     out = np.zeros(480, dtype=np.int16)
-    stream.feed(counter(0, 4800).tobytes(), RATE, now=10.0)
-    assert not stream.ready(10.079)
-    assert stream.start_in(10.03) == pytest.approx(0.05)
-    assert stream.pull(out, 10.05, queued=0) == (0, False)
-    assert stream.ready(10.08)
-    assert stream.pull(out, 10.08, queued=0) == (480, True)
-    assert stream.pull(out, 10.09, queued=0) == (480, False)
-    assert stream.start_in(10.09) is None
+    stream.feed(counter(0, 960).tobytes(), RATE, now=10.0)
+    assert not stream.ready(11.0) and stream.start_in(11.0) is None
+    assert stream.pull(out, 11.0, queued=0) == (0, False)
+    stream.feed(counter(960, 960).tobytes(), RATE, now=11.0)
+    assert stream.ready(11.0)
+    assert stream.pull(out, 11.0, queued=0) == (480, True)
+    assert stream.pull(out, 11.01, queued=0) == (480, False)
 
 
 def _reply(stream: ReplyStream, t0: float, lateness: list[float], chunk_s: float = 0.04) -> None:
@@ -99,8 +98,9 @@ def test_a_server_ahead_of_real_time_starts_the_next_reply_at_once() -> None:
 
 def test_the_wait_follows_the_lateness_seen_in_recent_replies() -> None:
     stream = _stream(wait_s=0.08)
+    # The chunk 35 ms late comes 55 ms after the one 20 ms early would have had it played.
     _reply(stream, 1.0, [0.0, 0.01, -0.02, 0.035, 0.0])
-    wait = 0.035 + LOW_WATER_S
+    wait = 0.055 + LOW_WATER_S
     assert stream.jitter.wait() == pytest.approx(wait)
     stream.feed(counter(0, 960).tobytes(), RATE, now=20.0)
     assert not stream.ready(20.0 + wait - 0.001) and stream.ready(20.0 + wait)
@@ -110,15 +110,19 @@ def test_the_wait_follows_the_lateness_seen_in_recent_replies() -> None:
     assert stream.jitter.wait() == pytest.approx(0.002 + LOW_WATER_S)
 
 
-def test_jitter_measures_lateness_against_the_first_chunk() -> None:
-    jitter = Jitter(0.1)
-    assert jitter.start_at() is None and jitter.wait() == 0.1
+def test_jitter_measures_lateness_against_the_most_punctual_chunk_before() -> None:
+    jitter = Jitter()
+    assert jitter.start_at() is None and not jitter.learned
     jitter.arrived(2.0, 0.0)
     jitter.arrived(2.05, 0.04)   # 10 ms late
-    jitter.arrived(2.06, 0.08)   # early
-    assert jitter.start_at() == pytest.approx(2.1)  # history is still empty
+    jitter.arrived(2.06, 0.08)   # 20 ms early
+    jitter.arrived(2.13, 0.12)   # 10 ms late, 30 ms after the early one
+    assert jitter.start_at() is None, "nothing learned yet"
     jitter.reply_over()
-    assert jitter.wait() == pytest.approx(0.01 + LOW_WATER_S)
+    assert jitter.learned and jitter.wait() == pytest.approx(0.03 + LOW_WATER_S)
+    jitter.arrived(5.0, 0.0)
+    jitter.arrived(5.01, 0.04)   # 30 ms early: the next chunks are due from it
+    assert jitter.start_at() == pytest.approx(4.97 + 0.03 + LOW_WATER_S)
 
 
 def test_a_late_chunk_gets_silence_once_the_device_runs_low_counted_once() -> None:
@@ -203,3 +207,18 @@ def test_a_reply_fed_while_the_last_plays_out_follows_without_a_wait() -> None:
     assert stream.ready(0.01)
     stream.end()
     np.testing.assert_array_equal(_drain(stream, 0.01), counter(100, 1000))
+
+
+def test_a_device_granting_another_rate_keeps_what_was_buffered() -> None:
+    t = np.arange(RATE) / RATE
+    tone1k = (16000 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16)
+    stream = _stream(wait_s=0.08)
+    stream.feed(tone1k[:12000].tobytes(), RATE, now=0.0, received_at=1.0)
+    stream.set_rate(48000, Earcons(EarconsConfig(enabled=False), 48000))
+    stream.feed(tone1k[12000:].tobytes(), RATE, now=0.0, received_at=2.0)
+    stream.end()
+    got = _drain(stream, now=0.0)
+    assert abs(len(got) - 48000) <= 2
+    assert stream.handed() == [1.0, 2.0]
+    spectrum = np.abs(np.fft.rfft(got[4800:43200] * np.blackman(38400)))
+    assert abs(np.argmax(spectrum) * 48000 / 38400 - 1000) < 2

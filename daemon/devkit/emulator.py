@@ -19,6 +19,7 @@ import itertools
 import json
 import logging
 import math
+import random
 import re
 import secrets
 import threading
@@ -71,6 +72,7 @@ class EmulatorOptions:
     pace: str = "realtime"                 # realtime | burst
     text_frames: bool = False              # the real service sends binary frames
     drip_ms: float = 0.0                   # extra delay between reply chunks
+    jitter_ms: float = 0.0                 # realtime: each reply chunk this much early/late, random
     go_away_after: float | None = None     # seconds after setup
     go_away_time_left: float = 5.0
     close_after: float | None = None
@@ -603,7 +605,8 @@ class Emulator:
                 return
             await self._wait_unstalled(s)
             if self.opts.pace == "realtime":
-                await asyncio.sleep(max(0.0, t0 + i * CHUNK_MS / 1000 - loop.time()))
+                due = t0 + (i * CHUNK_MS + random.uniform(-1, 1) * self.opts.jitter_ms) / 1000
+                await asyncio.sleep(max(0.0, due - loop.time()))
             if self._drip_ms:
                 await asyncio.sleep(self._drip_ms / 1000)
             chunk, rate = out[pos:pos + step], OUTPUT_RATE
