@@ -47,7 +47,7 @@ from hw.ring import Ring
 log = logging.getLogger("pttd.audio")
 
 # The longest device period: the frame size of a held turn.
-PERIOD_MS = 80
+PERIOD_MS = 64
 
 
 def capture_ring(cfg: AudioConfig, slack_s: float = 5.0) -> Ring:

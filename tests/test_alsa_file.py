@@ -125,7 +125,9 @@ def test_playback_24k_writes_exactly_the_reply(tmp_path: Path, alsa_conf: Callab
 def test_playback_48k_keeps_a_1khz_tone_clean(tmp_path: Path, alsa_conf: Callable) -> None:
     t = np.arange(24000) / 24000
     reply = (16000 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16)
-    out, _, _ = _play(tmp_path, alsa_conf, AudioConfig(playback_rate=48000),
+    # The whole reply is buffered before it starts: the file PCM is unpaced, so a reply that
+    # started early would run dry between feeds and get silence.
+    out, _, _ = _play(tmp_path, alsa_conf, AudioConfig(playback_rate=48000, prebuffer_ms=2000),
                       _split(reply.tobytes(), 2))
     got = np.frombuffer(out, dtype=np.int16).astype(np.float64)
     assert abs(len(got) - 48000) <= 1
