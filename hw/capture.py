@@ -95,9 +95,10 @@ class Capture:
         self._stopping.set()
         self._kick()
         join(self._thread, "capture thread did not stop within 2 s (device read blocked)")
-        if self._thread is None or not self._thread.is_alive():
+        if self._wake_r >= 0 and (self._thread is None or not self._thread.is_alive()):
             os.close(self._wake_r)
             os.close(self._wake_w)
+            self._wake_r = self._wake_w = -1
         self._thread = None
 
     def arm(self, notify: Callable[[int, float], None] | None) -> None:
@@ -120,10 +121,11 @@ class Capture:
         cfg = self.cfg
         while not self._stopping.is_set():
             try:
+                # Room for two idle intervals: the device keeps what comes between reads.
+                period_ms = min(cfg.period_ms, PERIOD_MS)
                 pcm, granted = open_pcm("capture", cfg.capture_device, cfg.capture_rate,
-                                        cfg.capture_channels, min(cfg.period_ms, PERIOD_MS),
-                                        periods=2 * max(2, cfg.period_ms // PERIOD_MS),
-                                        blocking=False)
+                                        cfg.capture_channels, period_ms, blocking=False,
+                                        periods=max(4, -(-2 * cfg.period_ms // period_ms)))
                 if cfg.capture_channel >= granted.channels:
                     pcm.close()
                     raise DeviceError(f"capture device {granted.device!r} granted "
