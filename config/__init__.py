@@ -99,6 +99,7 @@ class AudioConfig:
     capture_channel: int = _opt(-1, lo=-1, hi=7)
     period_ms: int = _opt(200, choices=PERIODS_MS)
     preroll_ms: int = _opt(300, lo=0, hi=2000)
+    tail_ms: int = _opt(0, lo=0, hi=500)
     prebuffer_ms: int = _opt(80, lo=0, hi=2000)
     volume: float = _opt(1.0, lo=0.0, hi=4.0)
 

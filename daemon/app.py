@@ -17,8 +17,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 import config
 from config import Config, ConfigError
 from config.apikey import ApiKey, resolve
@@ -31,10 +29,9 @@ from daemon.sender import Sender
 from daemon.stats import Stats
 from daemon.turn_record import TurnRecord
 from hw import realtime
-from hw.alsa import REPLY_RATE, Capture, Playback
+from hw.capture import Capture, capture_ring
 from hw.gpio import ButtonInput, StatusLed
-from hw.resample import Resampler
-from hw.ring import Ring
+from hw.playback import Playback
 
 log = logging.getLogger("pttd.app")
 
@@ -58,7 +55,7 @@ class App:
         self.on_turn = on_turn
         self._on_ready = on_ready  # called once, after READY=1
         a = cfg.audio
-        self.ring = Ring(16000 * (a.preroll_ms // 1000 + 1 + RING_SLACK_S))
+        self.ring = capture_ring(a, RING_SLACK_S)
         self.capture = Capture(a, self.ring, on_status=self._threadsafe(self._capture_status))
         self.playback = Playback(a, cfg.earcons, on_status=self._threadsafe(self._playback_status),
                                  on_drained=self._threadsafe(self._drained))
@@ -70,7 +67,7 @@ class App:
                                on_state=self._on_session_state,
                                tools=self.actions.declarations())
         self.sender = Sender(self.live, self.capture, self.ring, self.stats,
-                             on_failed=self._send_failed)
+                             on_failed=self._send_failed, tail_ms=a.tail_ms)
         self.machine = turns.TurnMachine(audio_replies=cfg.live.response_modality == "AUDIO",
                                          button_mode=cfg.button.mode,
                                          may_stay_silent=models.proactive(cfg.live))
@@ -90,7 +87,6 @@ class App:
         self._tasks: list[asyncio.Task[Any]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._edge = 0.0
-        self._resamplers: dict[int, Resampler] = {}
 
     @staticmethod
     def _open_led(cfg: Config) -> StatusLed:
@@ -344,13 +340,13 @@ class App:
             case protocol.AudioChunk():
                 now = time.monotonic()
                 if self.machine.accepts_audio:
-                    data = event.data if event.rate == REPLY_RATE else self._to_reply_rate(event)
                     if rec is not None:
+                        first = rec.first_audio_at is None
                         rec.first_audio()
-                        rec.reply_bytes += len(data)
-                        if rec.released_at is not None and rec.reply_bytes == len(data):
+                        rec.reply_s += len(event.data) / 2 / event.rate
+                        if rec.released_at is not None and first:
                             self.stats.release_to_first_audio.record(rec.released_at, now)
-                    self.playback.feed(data, now)
+                    self.playback.feed(event.data, now, event.rate)
                 self._feed(turns.ReplyAudio())
             case protocol.InputTranscription() if rec is not None:
                 rec.input_text.append(event.text)
@@ -384,17 +380,6 @@ class App:
         if not self.live.send_tool_response(responses):
             log.warning("answer to %s not sent: no Live session is ready",
                         ", ".join(r.name for r in responses))
-
-    def _to_reply_rate(self, chunk: protocol.AudioChunk) -> bytes:
-        """Reply audio labelled with another rate than 24 kHz is resampled, not played at the
-        wrong speed; said once per rate."""
-        resampler = self._resamplers.get(chunk.rate)
-        if resampler is None:
-            log.warning("reply audio arrives at %d Hz instead of %d Hz: resampling it",
-                        chunk.rate, REPLY_RATE)
-            resampler = self._resamplers[chunk.rate] = Resampler(chunk.rate, REPLY_RATE)
-        samples = np.frombuffer(chunk.data, dtype="<i2", count=len(chunk.data) // 2)
-        return resampler.process(samples).tobytes()
 
     def _feed(self, event: turns.Event) -> None:
         before = self.machine.state

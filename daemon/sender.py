@@ -3,8 +3,8 @@
 The Sender owns every client message of a turn (activityStart, the pre-roll, the live periods,
 activityEnd) and sends them one at a time on the loop thread, so they can never be reordered;
 nothing is sent between turns, so an idle daemon has no per-period wake-ups at all. On release
-it waits for the period that holds the release instant before activityEnd, so the last syllable
-is sent.
+the capture thread reads what the device holds at that instant (or `[audio] tail_ms` later, for
+people who let go while still speaking), and activityEnd follows that audio at once.
 
 The press and each period are sent by the loop callback that announces them while the task is
 parked: waking the task would be one more pass of the loop each time, which costs more than a
@@ -25,7 +25,7 @@ import numpy as np
 
 from daemon.live.client import LiveClient
 from daemon.stats import Stats
-from hw.alsa import Capture
+from hw.capture import Capture
 from hw.ring import Ring
 
 log = logging.getLogger("pttd.sender")
@@ -46,9 +46,10 @@ class _Start:
 
 @dataclass(frozen=True, slots=True)
 class _Stop:
-    """End the turn after the audio up to `released_at` has gone out."""
+    """End the turn after the audio up to `until` (the release plus the tail) has gone out."""
 
     released_at: float
+    until: float
     server_vad: bool
 
 
@@ -56,8 +57,9 @@ class Sender:
     """Streams turns; `on_failed(reason)` is called when a turn's audio could not be sent."""
 
     def __init__(self, live: LiveClient, capture: Capture, ring: Ring, stats: Stats, *,
-                 on_failed: Callable[[str], None]) -> None:
+                 on_failed: Callable[[str], None], tail_ms: int = 0) -> None:
         self._live = live
+        self._tail_s = tail_ms / 1000
         self._capture = capture
         self._ring = ring
         self._stats = stats
@@ -95,8 +97,14 @@ class Sender:
         self._wake.set()
 
     def end_turn(self, *, server_vad: bool = False) -> None:
-        self._cmds.append(_Stop(time.monotonic(), server_vad))
+        """End the turn with the audio up to now plus the tail: capture reads it then."""
+        now = time.monotonic()
+        self._cmds.append(_Stop(now, now + self._tail_s, server_vad))
         self._wake.set()
+        if not self._tail_s:
+            self._capture.wake()
+        elif self._loop is not None:
+            self._loop.call_at(self._loop.time() + self._tail_s, self._capture.wake)
 
     def cancel(self) -> None:
         """Forget the current turn without sending anything more (the session is gone)."""
@@ -125,7 +133,7 @@ class Sender:
     def _finish(self, stop: _Stop) -> None:
         """Send the audio in, and activityEnd too once the release's period is among it."""
         landed_at = self._capture.landed[1]
-        if not self._push() or landed_at < stop.released_at:
+        if not self._push() or landed_at < stop.until:
             return
         self._ending = None
         self._send_end(stop, landed_at)
@@ -192,7 +200,7 @@ class Sender:
             return True
         self._ending = cmd
         try:
-            tail_at = await self._tail(cmd.released_at)
+            tail_at = await self._tail(cmd.until)
         finally:
             ending, self._ending = self._ending, None
         if ending is None:
@@ -213,12 +221,12 @@ class Sender:
         if tail_at is not None:
             self._stats.tail_to_activity_end.record(tail_at, now)
 
-    async def _tail(self, released_at: float) -> float | None:
-        """Wait until the capture period holding `released_at` is in the ring (or the period's
-        callback ended the turn); when it was read, or None if it did not come within two
-        periods (a stalled or lost microphone)."""
-        deadline = time.monotonic() + 2 * self._capture.period_s
-        while self._ending is not None and self._capture.landed[1] < released_at:
+    async def _tail(self, until: float) -> float | None:
+        """Wait until the audio up to `until` is in the ring (or the capture callback ended
+        the turn); when it was read, or None if that did not happen within two capture frames
+        of `until` (a stalled or lost microphone)."""
+        deadline = until + 2 * self._capture.frame_s
+        while self._ending is not None and self._capture.landed[1] < until:
             left = deadline - time.monotonic()
             if left <= 0 or not self._streaming or not self._capture.online:
                 return None

@@ -57,8 +57,8 @@ class Stats:
         self.prebuffer_wait = LatencyStats(256)
         self.press_to_activity_start = LatencyStats(256)
         self.release_to_activity_end = LatencyStats(256)
-        # From the capture period holding the release to activityEnd: what release costs
-        # beyond waiting for that period.
+        # From the read holding the release (plus [audio] tail_ms) to activityEnd: what the
+        # release costs beyond the tail.
         self.tail_to_activity_end = LatencyStats(256)
         self.release_to_first_audio = LatencyStats(256)
         self._summary: dict[str, dict[str, float | int]] | None = None

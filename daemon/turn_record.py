@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from config.rates import INPUT_RATE
 from daemon.live.events import UsageMetadata
 
 
@@ -18,8 +19,7 @@ class TurnRecord:
     released_at: float | None = None
     first_audio_at: float | None = None
     samples_sent: int = 0
-    reply_bytes: int = 0
-    reply_rate: int = 24000
+    reply_s: float = 0.0
     underruns_at_start: int = 0
     overruns_at_start: int = 0
     underruns: int = 0
@@ -45,9 +45,9 @@ class TurnRecord:
             "PTTD_TURN": str(self.turn),
             "PTTD_OUTCOME": self.outcome,
             "PTTD_PRESS_TO_START_MS": self._ms(self.pressed_at, self.activity_started_at),
-            "PTTD_AUDIO_SENT_S": f"{self.samples_sent / 16000:.2f}",
+            "PTTD_AUDIO_SENT_S": f"{self.samples_sent / INPUT_RATE:.2f}",
             "PTTD_RELEASE_TO_REPLY_MS": self._ms(self.released_at, self.first_audio_at),
-            "PTTD_REPLY_S": f"{self.reply_bytes / 2 / self.reply_rate:.2f}",
+            "PTTD_REPLY_S": f"{self.reply_s:.2f}",
             "PTTD_UNDERRUNS": str(self.underruns),
             "PTTD_OVERRUNS": str(self.overruns),
             "PTTD_INTERRUPTED": "yes" if self.interrupted else "no",

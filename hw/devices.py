@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import alsaaudio
 
 from config import AudioConfig
-from hw.alsa import CAPTURE_RATE, REPLY_RATE, DeviceError, busy_note, open_pcm
+from config.rates import INPUT_RATE, OUTPUT_RATE
+from hw.pcm import DeviceError, busy_note, open_pcm
 
 KINDS = ("playback", "capture")
 CHANNEL_CANDIDATES = (1, 2, 4, 6, 8)
@@ -105,8 +106,8 @@ def list_pcms() -> list[PcmInfo]:
 
 def probe(cfg: AudioConfig) -> list[Probe]:
     """Open the configured capture and playback devices as the daemon would, then close them."""
-    wanted = {"capture": (cfg.capture_device, cfg.capture_rate, cfg.capture_channels, CAPTURE_RATE),
-              "playback": (cfg.playback_device, cfg.playback_rate, 1, REPLY_RATE)}
+    wanted = {"capture": (cfg.capture_device, cfg.capture_rate, cfg.capture_channels, INPUT_RATE),
+              "playback": (cfg.playback_device, cfg.playback_rate, 1, OUTPUT_RATE)}
     results = []
     for kind, (device, rate, channels, native) in wanted.items():
         try:

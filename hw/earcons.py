@@ -1,7 +1,7 @@
 """Short feedback tones, generated once with numpy at the playback device's rate.
 
 Each tone is a few sine blips with raised-cosine edges, so starting and stopping them never
-clicks. They are mixed into the playback stream (`hw.alsa.Playback.play_earcon`) rather than
+clicks. They are mixed into the playback stream (`hw.playback.Playback.play_earcon`) rather than
 played on a second device handle, which a single-client sound card would refuse.
 """
 

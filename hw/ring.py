@@ -49,10 +49,6 @@ class Ring:
         """Absolute position of the oldest sample still kept."""
         return max(0, self._head - self._capacity)
 
-    def back(self, samples: int) -> int:
-        """Position `samples` before the head, limited to what is kept (the pre-roll start)."""
-        return max(self._head - max(samples, 0), self.oldest)
-
     def write(self, samples: np.ndarray) -> None:
         """Append samples, overwriting the oldest when full; never blocks, never allocates."""
         n = len(samples)
@@ -110,7 +106,7 @@ class Fifo:
     Thread safety is the caller's (the playback engine holds its lock around every call).
     """
 
-    def __init__(self, capacity: int = 24000) -> None:
+    def __init__(self, capacity: int) -> None:
         self._buf = np.zeros(max(capacity, 1), dtype=np.int16)
         self._start = 0
         self._end = 0

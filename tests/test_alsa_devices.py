@@ -10,8 +10,8 @@ import pytest
 
 from config import AudioConfig
 from daemon.devkit.simsink import SimSink
-from hw.alsa import busy_note
 from hw.devices import capabilities, list_pcms, probe
+from hw.pcm import busy_note
 
 
 def test_list_shows_configured_pcms(tmp_path: Path, alsa_conf: Callable) -> None:

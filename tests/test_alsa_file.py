@@ -14,9 +14,11 @@ import pytest
 from fixtures_audio import counter
 
 from config import AudioConfig, EarconsConfig
-from hw import alsa
-from hw.alsa import Capture, DeviceError, Playback, error_code, holders, open_pcm
+from hw import capture, pcm
+from hw.capture import Capture
 from hw.earcons import tone
+from hw.pcm import DeviceError, error_code, holders, open_pcm
+from hw.playback import Playback
 from hw.ring import Ring
 
 QUIET = EarconsConfig(enabled=False)
@@ -123,7 +125,9 @@ def test_playback_24k_writes_exactly_the_reply(tmp_path: Path, alsa_conf: Callab
 def test_playback_48k_keeps_a_1khz_tone_clean(tmp_path: Path, alsa_conf: Callable) -> None:
     t = np.arange(24000) / 24000
     reply = (16000 * np.sin(2 * np.pi * 1000 * t)).astype(np.int16)
-    out, _, _ = _play(tmp_path, alsa_conf, AudioConfig(playback_rate=48000),
+    # The whole reply is buffered before it starts: the file PCM is unpaced, so a reply that
+    # started early would run dry between feeds and get silence.
+    out, _, _ = _play(tmp_path, alsa_conf, AudioConfig(playback_rate=48000, prebuffer_ms=2000),
                       _split(reply.tobytes(), 2))
     got = np.frombuffer(out, dtype=np.int16).astype(np.float64)
     assert abs(len(got) - 48000) <= 1
@@ -193,9 +197,9 @@ def test_open_refuses_unknown_device_clearly() -> None:
 
 
 def test_error_code_reads_alsa_messages() -> None:
-    assert error_code(alsa.alsaaudio.ALSAAudioError("Input/output error [x]")) == 5
-    assert error_code(alsa.alsaaudio.ALSAAudioError("Device or resource busy [hw:0]")) == 16
-    assert error_code(alsa.alsaaudio.ALSAAudioError("something else")) is None
+    assert error_code(pcm.alsaaudio.ALSAAudioError("Input/output error [x]")) == 5
+    assert error_code(pcm.alsaaudio.ALSAAudioError("Device or resource busy [hw:0]")) == 16
+    assert error_code(pcm.alsaaudio.ALSAAudioError("something else")) is None
 
 
 def test_holders_names_the_process_with_the_device_open(tmp_path: Path) -> None:
@@ -235,7 +239,7 @@ def test_a_crashing_callback_stops_capture_loudly(tmp_path: Path, alsa_conf: Cal
 
 
 def test_capture_ring_holds_preroll_and_slack() -> None:
-    assert alsa.capture_ring(AudioConfig(preroll_ms=300), slack_s=2.0).capacity == 4800 + 32000
+    assert capture.capture_ring(AudioConfig(preroll_ms=300), slack_s=2.0).capacity == 4800 + 32000
 
 
 def test_alsa_lib_does_not_print_to_stderr(capfd: pytest.CaptureFixture[str]) -> None:

@@ -13,8 +13,9 @@ from fixtures_audio import counter, counter_start
 
 from config import AudioConfig, EarconsConfig
 from daemon.devkit.simsink import SimSink
-from hw.alsa import Capture, Playback
+from hw.capture import Capture
 from hw.earcons import tone
+from hw.playback import Playback
 from hw.ring import Ring
 
 QUIET = EarconsConfig(enabled=False)
@@ -59,7 +60,7 @@ def test_press_sends_preroll_plus_held_audio_contiguously(sim_env: SimSink) -> N
     try:
         assert _wait(lambda: ring.head >= 16000), "capture did not run for a second"
         press_head = ring.head
-        state["pos"] = ring.back(preroll)
+        state["pos"] = max(ring.head - preroll, ring.oldest)
         state["t"][0] = time.monotonic()
         cap.arm(notify)
         assert done.wait(5)

@@ -41,6 +41,7 @@ def test_empty_file_gives_defaults() -> None:
 GOOD = [
     ('[audio]\nperiod_ms = 40\n', lambda c: c.audio.period_ms == 40),
     ('[audio]\nvolume = 2\n', lambda c: c.audio.volume == 2.0),
+    ('[audio]\ntail_ms = 500\n', lambda c: c.audio.tail_ms == 500),
     ('[live]\nendpoint = "ws://127.0.0.1:8765"\n', lambda c: c.live.endpoint.startswith("ws:")),
     ('[live]\nendpoint = "ws://[::1]:9"\n', lambda c: True),
     ('[live]\nendpoint = "ws://localhost:9"\n', lambda c: True),
@@ -80,6 +81,10 @@ BAD = [
      'pttd.toml: [audio] preroll_ms = "300": must be a whole number from 0 to 2000'),
     ("[audio]\npreroll_ms = 300.5\n",
      "pttd.toml: [audio] preroll_ms = 300.5: must be a whole number from 0 to 2000"),
+    ("[audio]\ntail_ms = 501\n",
+     "pttd.toml: [audio] tail_ms = 501: must be a whole number from 0 to 500"),
+    ("[audio]\ntail_ms = -1\n",
+     "pttd.toml: [audio] tail_ms = -1: must be a whole number from 0 to 500"),
     ("[audio]\nvolume = -1\n", "pttd.toml: [audio] volume = -1.0: must be a number from 0 to 4"),
     ("[audio]\nvolume = nan\n", "pttd.toml: [audio] volume = nan: must be a number from 0 to 4"),
     ("[audio]\nvolume = true\n", "pttd.toml: [audio] volume = true: must be a number from 0 to 4"),

@@ -18,6 +18,7 @@ from fixtures_daemon import TEST_KEY, DaemonRig
 from config import AudioConfig
 from daemon.devkit.emulator import EmulatorOptions, EmulatorThread
 from daemon.devkit.simsink import SimSink
+from hw import capture
 
 
 def turns_sent(frames: list[tuple[int, Any]]) -> list[np.ndarray]:
@@ -74,18 +75,18 @@ def test_full_turn_lands_in_the_speaker_with_a_journal_record(
     sent = turns_sent(emu.frames)
     assert len(sent) == 1
     # The pre-roll plus the held audio, contiguous and in order: one unbroken counter run
-    # that starts 300 ms before the press (the ring head at the press is up to a period old),
-    # and ends with the whole period that holds the release.
+    # that starts 300 ms before the press (the ring head at the press is up to a period old).
     period = AudioConfig().period_ms * 16
     first = counter_start(sent[0])
     assert first is not None
     preroll = (head_at_press - first) % 65536
     assert abs(preroll - 300 * 16) <= period
     assert 1.25 * 16000 <= len(sent[0]) <= 1.5 * 16000 + period
-    # What was said up to the release went out: the turn ends past the ring head at the release
-    # (which is up to a period old), with the period that held the release instant.
+    # What was said up to the release went out, and no more: the turn ends where the ring head
+    # was as the release was handled (the release's own read may already be in it) or at most
+    # one capture read beyond it.
     beyond = (first + len(sent[0]) - head_at_release) % 65536
-    assert 0 < beyond <= period + 320
+    assert 0 <= beyond <= capture.PERIOD_MS * 16
     assert st["stats"]["tail_to_activity_end_ms"]["n"] == 1
     # The echoed reply (the user's audio at 24 kHz) was written to the playback device.
     reply = len(counter_sink.written()) - written_before
@@ -290,3 +291,30 @@ def test_sighup_applies_what_it_can_and_names_what_needs_a_restart(
         assert "period_ms = 7: must be one of 10, 20, 40, 50, 100, 200" in d.stderr
         assert d.status()["state"] == "idle"
         assert d.stop()[0] == 0
+
+
+@pytest.mark.parametrize("tail_ms", [0, 250])
+def test_uplink_ends_at_the_release_plus_the_tail_within_one_read(
+        tmp_path: Path, counter_sink: SimSink, emu: EmulatorThread, tail_ms: int) -> None:
+    rig = DaemonRig(tmp_path, counter_sink, emu, config="[earcons]\nenabled = false\n")
+    path = rig.config_path
+    path.write_text(path.read_text().replace("[audio]\n", f"[audio]\ntail_ms = {tail_ms}\n"))
+    with rig as d:
+        d.wait_ready()
+        time.sleep(0.6)
+        d.control("press")
+        time.sleep(1.0)
+        # The ring head as the release is handled: at most one read older than the release.
+        head_at_release = d.control("release")["capture"]["samples"]
+        d.wait(lambda: d.status().get("outcomes", {}).get("completed") == 1, 15, "a reply")
+        rc, _ = d.stop()
+    assert rc == 0, d.stderr
+    sent = turns_sent(emu.frames)
+    assert len(sent) == 1
+    first = counter_start(sent[0])
+    assert first is not None, "the turn's audio is one unbroken counter run"
+    end = first + len(sent[0])
+    one_read = capture.PERIOD_MS * 16
+    beyond = (end - head_at_release) % 65536
+    print(f"tail {tail_ms} ms: the uplink ended {beyond / 16:.1f} ms past the head at release")
+    assert tail_ms * 16 <= beyond <= tail_ms * 16 + one_read

@@ -31,7 +31,7 @@ def test_ring_matches_model(capacity: int, ops: list[tuple[str, int]]) -> None:
             ring.write(chunk)
             model.extend(chunk.tolist())
         elif op == "b":
-            pos = ring.back(k)
+            pos = max(ring.head - k, ring.oldest)
             assert pos == max(len(model) - k, len(model) - capacity, 0)
         else:
             oldest = max(0, len(model) - capacity)

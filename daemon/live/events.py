@@ -13,9 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-INPUT_RATE = 16000
-OUTPUT_RATE = 24000
-
 
 @dataclass(frozen=True, slots=True)
 class SetupComplete:

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from functools import cache, lru_cache
 from typing import Any
 
+from config.rates import OUTPUT_RATE
 from daemon.live.events import (
-    OUTPUT_RATE,
     AudioChunk,
     Event,
     FunctionCall,

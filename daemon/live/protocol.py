@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from config import LiveConfig
+from config.rates import INPUT_RATE, OUTPUT_RATE
 from daemon.live.events import (
-    INPUT_RATE,
-    OUTPUT_RATE,
     AudioChunk,
     Event,
     FunctionCall,

@@ -139,6 +139,24 @@ class Listener:
             return False
         return levels[-1][0] - loud[-1] >= quiet_s
 
+    def first_loud_after(self, t: float) -> float | None:
+        """When the first loud 10 ms read at or after `t` began (None: none yet)."""
+        for ts, rms in list(self.levels):
+            if ts - PERIOD / RATE >= t and rms > SILENT_RMS * 4:
+                return ts - PERIOD / RATE
+        return None
+
+    def gaps_after(self, start: float) -> int:
+        """Runs of silent reads between the first and the last loud read from `start` on: the
+        gaps heard inside a steady reply."""
+        levels = [rms for ts, rms in list(self.levels) if ts > start]
+        loud = [i for i, rms in enumerate(levels) if rms > SILENT_RMS * 4]
+        if not loud:
+            return 0
+        inside = levels[loud[0]:loud[-1] + 1]
+        return sum(1 for i, rms in enumerate(inside)
+                   if rms < SILENT_RMS and (i == 0 or inside[i - 1] >= SILENT_RMS))
+
     def loud_before(self, t: float) -> bool:
         return any(rms > SILENT_RMS * 4 for ts, rms in list(self.levels) if t - 0.1 <= ts < t)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import random
 import secrets
 import time
 from typing import Any
@@ -228,7 +229,8 @@ class Replies(Core):
                 return
             await self._wait_unstalled(s)
             if self.opts.pace == "realtime":
-                await asyncio.sleep(max(0.0, t0 + i * CHUNK_MS / 1000 - loop.time()))
+                due = t0 + (i * CHUNK_MS + random.uniform(-1, 1) * self.opts.jitter_ms) / 1000
+                await asyncio.sleep(max(0.0, due - loop.time()))
             if self._drip_ms:
                 await asyncio.sleep(self._drip_ms / 1000)
             chunk, rate = out[pos:pos + step], OUTPUT_RATE

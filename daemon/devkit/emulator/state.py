@@ -36,6 +36,7 @@ class EmulatorOptions:
     pace: str = "realtime"                 # realtime | burst
     text_frames: bool = False              # the real service sends binary frames
     drip_ms: float = 0.0                   # extra delay between reply chunks
+    jitter_ms: float = 0.0                 # realtime: each reply chunk this much early/late, random
     go_away_after: float | None = None     # seconds after setup
     go_away_time_left: float = 5.0
     close_after: float | None = None
