@@ -126,6 +126,8 @@ def test_install_twice_then_uninstall_and_purge(tmp_path: Path) -> None:
     wants = unit.parent / "multi-user.target.wants" / "pttd.service"
     assert wants.is_symlink() and str(wants.readlink()) == "/etc/systemd/system/pttd.service"
     assert (root / "opt" / "pttd" / "venv" / "bin" / "pttd").exists()
+    link = root / "usr" / "local" / "bin" / "pttd"
+    assert str(link.readlink()) == "/opt/pttd/venv/bin/pttd"
     passwd = (root / "etc" / "passwd").read_text()
     user = next(line for line in passwd.splitlines() if line.startswith("pttd:"))
     assert user.endswith(":/nonexistent:/usr/sbin/nologin")
@@ -151,7 +153,7 @@ def test_install_twice_then_uninstall_and_purge(tmp_path: Path) -> None:
 
     gone = _install(root, "--uninstall")
     assert "removed user pttd" in gone.stdout
-    assert not unit.exists() and not wants.is_symlink()
+    assert not unit.exists() and not wants.is_symlink() and not link.is_symlink()
     assert not (root / "opt" / "pttd").exists()
     assert api_key.exists() and (etc / "pttd.toml").exists()
     assert "pttd:" not in (root / "etc" / "passwd").read_text()
