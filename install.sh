@@ -45,8 +45,9 @@ UNIT_DIR="$ROOT/etc/systemd/system"
 UNIT="$UNIT_DIR/pttd.service"
 WANTS="$UNIT_DIR/multi-user.target.wants/pttd.service"
 LINK="$ROOT/usr/local/bin/pttd"
+# procps: the unit's ExecReload= is /bin/kill, which a minimal Debian root does not have.
 APT_PACKAGES="python3 python3-venv python3-dev python3-numpy gcc pkg-config libasound2-dev
-  libsystemd-dev alsa-utils"
+  libsystemd-dev alsa-utils procps"
 CHANGED=0
 
 say() { printf '>> %s\n' "$*"; }
