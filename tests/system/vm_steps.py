@@ -69,7 +69,8 @@ def run(steps: list[tuple[str, Callable[[], str]]]) -> bool:
         t0 = time.monotonic()
         try:
             note = fn()
-            result = "n/a" if note.startswith("n/a") else "pass"
+            result = ("n/a" if note.startswith("n/a") else
+                      "known" if note.startswith("known issue") else "pass")
         except Exception as exc:
             note, result, failed = f"{type(exc).__name__}: {exc}", "FAIL", True
         took = time.monotonic() - t0
@@ -405,11 +406,7 @@ def overrun() -> str:
 
 def removed_and_back() -> str:
     """The microphone's card goes away under the running daemon (as a USB card does), returns."""
-    driver = Path("/sys/bus/platform/drivers/snd_aloop")
-    device = next(p.name for p in driver.iterdir() if p.name.startswith("snd_aloop.")
-                  and (p / "sound").exists()
-                  and any((c / "id").read_text().strip() == "Loopback"
-                          for c in (p / "sound").glob("card*")))
+    driver, device = _aloop_device("Loopback")
     # The kernel finishes an unbind only once every open file of the card is closed.
     unbind = subprocess.Popen(["bash", "-c", f"echo {device} > {driver}/unbind"])
     gone = wait_for("the daemon to notice", lambda: (
@@ -429,6 +426,15 @@ def removed_and_back() -> str:
     return f"unbound {device}: {gone!r}; bound again: {back!r}; next turn heard"
 
 
+def _aloop_device(card_id: str) -> tuple[Path, str]:
+    driver = Path("/sys/bus/platform/drivers/snd_aloop")
+    for p in driver.iterdir():
+        if p.name.startswith("snd_aloop.") and any(
+                (c / "id").read_text().strip() == card_id for c in (p / "sound").glob("card*")):
+            return driver, p.name
+    raise StepFailed(f"no snd_aloop device holds card {card_id}")
+
+
 def busy() -> str:
     sh("systemctl stop pttd")
     holder = subprocess.Popen(["arecord", "-q", "-D", "hw:Loopback,0,0", "-f", "S16_LE",
@@ -442,7 +448,7 @@ def busy() -> str:
         degraded = wait_for("a degraded status", lambda: (
             s if "microphone offline" in (s := show("StatusText")["StatusText"]) else ""), 60)
         logged = [e["MESSAGE"] for e in journal("-u", "pttd", "-n", "50")
-                  if "held by" in str(e.get("MESSAGE", ""))]
+                  if "busy" in str(e.get("MESSAGE", ""))]
     finally:
         holder.terminate()
         holder.wait(10)
@@ -451,7 +457,7 @@ def busy() -> str:
     if chatter:
         raise StepFailed(f"libasound printed past our handler: {chatter[:2]}")
     return (f"pttd check names it: {check.strip().splitlines()[-1][:120]!r}; service: "
-            f"{degraded!r}; journal: {logged[-1][:120] if logged else 'no held-by line'!r}; "
+            f"{degraded!r}; journal: {logged[-1][-120:] if logged else 'no busy line'!r}; "
             f"released: {back!r}")
 
 
@@ -489,6 +495,38 @@ def watchdog() -> str:
             f"NRestarts {p['NRestarts']} -> {after}; {killed[0]!s}")
 
 
+def speaker_removed_while_idle() -> str:
+    """The speaker's card goes away while nothing plays. Known: the idle playback thread keeps
+    its stopped PCM open and never looks at it, so the daemon reports nothing and the kernel's
+    unbind waits until a reply is written to the dead card and fails."""
+    driver, device = _aloop_device("Speaker")
+    unbind = subprocess.Popen(["bash", "-c", f"echo {device} > {driver}/unbind"])
+    try:
+        unbind.wait(20)
+        idle_note = "the daemon let the card go while idle"
+    except subprocess.TimeoutExpired:
+        pid = show("MainPID")["MainPID"]
+        fds = len(sh(f"ls -l /proc/{pid}/fd | grep /dev/snd", check=False).splitlines())
+        status = show("StatusText")["StatusText"]
+        control("press")
+        time.sleep(1.5)
+        control("release")
+        try:
+            unbind.wait(60)
+        except subprocess.TimeoutExpired:
+            raise StepFailed("the unbind still waits after a turn: the daemon never lets the "
+                             "gone speaker card go") from None
+        idle_note = (f"known issue: unbind blocked 20 s while idle ({fds} /dev/snd fds held, "
+                     f"status {status!r}); went through once a turn wrote to the card")
+    (driver / "bind").write_text(device)
+    wait_for("the daemon to recover", ready_and_healthy, 90)
+    _, heard = turn("after-speaker")
+    if heard < 1000:
+        raise StepFailed(f"silent turn after the speaker card returned (level {heard:.0f}); "
+                         f"{idle_note}")
+    return f"{idle_note}; after bind: healthy, next turn heard"
+
+
 def reboot() -> str:
     PHASE.parent.mkdir(parents=True, exist_ok=True)
     PHASE.write_text(json.dumps({"wall": time.time()}))
@@ -513,6 +551,7 @@ def phase1() -> None:
               ("busy device (arecord holds the mic)", busy),
               ("systemctl reload applies volume", reload_volume),
               ("watchdog: SIGSTOP -> killed, restarted", watchdog),
+              ("speaker card removed while idle", speaker_removed_while_idle),
               ("reboot", reboot)])
     if ok:
         sh("systemctl reboot --no-block")
