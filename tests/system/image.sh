@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# The recipe of the system-check VM: a Debian 13 trixie amd64 root made by debootstrap, with
+# The recipe of the system-check VM: a Debian 13 trixie root (amd64 or arm64) made by debootstrap, with
 # Debian's own kernel, systemd as PID 1, snd-aloop loaded at boot and the boot-time unit that
 # runs tests/system/vm_steps.py from the 9p share. check.sh keys its cache by this file's hash,
 # so any change here rebuilds the image.
 #
-#   bash tests/system/image.sh OUTDIR MIRROR      # writes OUTDIR/{root.img,vmlinuz,initrd.img}
+#   bash tests/system/image.sh OUTDIR MIRROR ARCH   # writes OUTDIR/{root.img,vmlinuz,initrd.img}
 set -eu
 
 OUT=$1
 MIRROR=$2
+ARCH=$3
 ROOTFS="$OUT/rootfs"
-PACKAGES=systemd-sysv,udev,kmod,dbus,linux-image-amd64,initramfs-tools,ca-certificates,python3,iproute2
+PACKAGES=systemd-sysv,udev,kmod,dbus,linux-image-$ARCH,initramfs-tools,ca-certificates,python3,iproute2
 
 rm -rf "$ROOTFS"
 mkdir -p "$ROOTFS"
-debootstrap --variant=minbase --include="$PACKAGES" trixie "$ROOTFS" "$MIRROR" \
+# A foreign ARCH runs its second stage through qemu-user (binfmt_misc, set up by check.sh).
+debootstrap --arch="$ARCH" --variant=minbase --include="$PACKAGES" trixie "$ROOTFS" "$MIRROR" \
   > "$OUT/debootstrap.log" 2>&1 || { tail -n 20 "$OUT/debootstrap.log"; exit 1; }
 
 cat > "$ROOTFS/etc/apt/sources.list.d/debian.sources" <<SOURCES
