@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := python3-venv python3-dev gcc pkg-config libasound2-dev libsystemd-dev \
 	alsa-utils libasound2-plugins pulseaudio pulseaudio-utils espeak-ng sox shellcheck systemd
 
-.PHONY: setup apt demo test lint bench soak arm64-check clean
+.PHONY: setup apt demo test lint bench soak arm64-check system-check clean
 
 setup: apt $(STAMP)
 
@@ -41,6 +41,10 @@ soak: setup
 
 arm64-check: setup
 	bash tests/arm64/check.sh
+
+# Debian 13 booted under qemu (TCG) with systemd as PID 1: install.sh and the unit for real.
+system-check:
+	bash tests/system/check.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis demo-reply.wav

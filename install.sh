@@ -44,8 +44,10 @@ ETC="$ROOT/etc/pttd"
 UNIT_DIR="$ROOT/etc/systemd/system"
 UNIT="$UNIT_DIR/pttd.service"
 WANTS="$UNIT_DIR/multi-user.target.wants/pttd.service"
+LINK="$ROOT/usr/local/bin/pttd"
+# procps: the unit's ExecReload= is /bin/kill, which a minimal Debian root does not have.
 APT_PACKAGES="python3 python3-venv python3-dev python3-numpy gcc pkg-config libasound2-dev
-  libsystemd-dev alsa-utils"
+  libsystemd-dev alsa-utils procps"
 CHANGED=0
 
 say() { printf '>> %s\n' "$*"; }
@@ -141,6 +143,15 @@ install_venv() {
   changed "installed pttd $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("pttd"))')"
 }
 
+install_link() {
+  # `pttd check`, `pttd status`, ... for everyone, without the venv's path.
+  if [ "$(readlink "$LINK" 2>/dev/null)" != /opt/pttd/venv/bin/pttd ]; then
+    install -d -m 0755 "$(dirname "$LINK")"
+    ln -sfn /opt/pttd/venv/bin/pttd "$LINK"
+    changed "linked $LINK -> /opt/pttd/venv/bin/pttd"
+  fi
+}
+
 install_config() {
   install -d -m 0755 "$ETC"
   if [ ! -e "$ETC/pttd.toml" ]; then
@@ -211,7 +222,7 @@ run_check() {
 uninstall() {
   systemctl_host disable --now pttd.service 2>/dev/null || true
   local path
-  for path in "$WANTS" "$UNIT"; do
+  for path in "$WANTS" "$UNIT" "$LINK"; do
     if [ -e "$path" ] || [ -L "$path" ]; then rm -f "$path"; changed "removed $path"; fi
   done
   systemctl_host daemon-reload
@@ -239,6 +250,7 @@ check_python
 install_apt
 ensure_user
 install_venv
+install_link
 install_config
 install_key
 install_unit

@@ -93,6 +93,10 @@ class ControlServer:
             self._clients.add(task)
         try:
             if self._slots.locked():
+                # Take the client's line first: a socket closed with input unread resets the
+                # connection, and the client's read fails before it sees this answer.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(reader.readuntil(b"\n"), READ_TIMEOUT_S)
                 await self._reply(writer, {"ok": False, "error": "busy: too many clients"})
                 return
             async with self._slots:

@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# install.sh for real in a fresh Debian bookworm root, on the Pi's architecture (arm64, under
-# qemu-user emulation) by default, or natively with ARCH=amd64. Then, inside the root:
-# pttd check, and the hot-path unit tests (protocol, ring, turn machine). install.sh runs twice;
-# the second run must change nothing.
+# install.sh for real in a fresh Debian 13 trixie root (Python 3.13), on the Pi's architecture
+# (arm64, under qemu-user emulation) by default, or natively with ARCH=amd64. Then, inside the
+# root: pttd check, and the hot-path unit tests (protocol, ring, turn machine). install.sh runs
+# twice; the second run must change nothing. pyalsaaudio and systemd-python have no wheels: they
+# compile here, as on a Pi.
 #
 #   make arm64-check                 # ~6-10 min from scratch; the base root is cached
 #   ARCH=amd64 bash tests/arm64/check.sh
+#   SUITE=bookworm make arm64-check  # Debian 12, still supported
 set -eu
 
 ARCH=${ARCH:-arm64}
+SUITE=${SUITE:-trixie}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${PTTD_CACHE:-$HOME/.cache/pttd}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pttd-$ARCH-XXXXXX")
 ROOTFS="$WORK/root"
-BASE="$CACHE/bookworm-$ARCH-base.tar"
+BASE="$CACHE/$SUITE-$ARCH-base.tar"
 start=$(date +%s)
 
 step() { printf '[%4ss] %s\n' "$(( $(date +%s) - start ))" "$*"; }
@@ -24,16 +27,6 @@ trap cleanup EXIT
 [ "$(id -u)" -eq 0 ] || die "needs root (debootstrap, chroot, mount namespaces)"
 command -v debootstrap >/dev/null || apt-get install -y -qq debootstrap >/dev/null
 
-mirror() {
-  # The machine's own Debian mirror, read from its apt sources (never hard-coded here).
-  local uri
-  uri=$(grep -h -o -E '^URIs: *[^ ]+/debian/?$' /etc/apt/sources.list.d/*.sources 2>/dev/null |
-        head -n1 | sed 's/^URIs: *//')
-  [ -n "$uri" ] || uri=$(grep -h -o -E '^deb +[^ ]+/debian/? ' /etc/apt/sources.list 2>/dev/null |
-                         head -n1 | awk '{print $2}')
-  [ -n "$uri" ] || die "no Debian mirror found in /etc/apt/sources.list*"
-  printf '%s\n' "$uri"
-}
 
 if [ "$ARCH" != "$(dpkg --print-architecture)" ]; then
   command -v qemu-aarch64-static >/dev/null ||
@@ -48,18 +41,18 @@ fi
 
 mkdir -p "$CACHE" "$ROOTFS"
 if [ -f "$BASE" ]; then
-  step "unpacking the cached bookworm $ARCH root"
+  step "unpacking the cached $SUITE $ARCH root"
   tar -C "$ROOTFS" -xf "$BASE"
 else
-  step "debootstrap bookworm $ARCH (about 90 s)"
+  step "debootstrap $SUITE $ARCH (about 90 s)"
   debootstrap --arch="$ARCH" --variant=minbase --include=ca-certificates,python3 \
-    bookworm "$ROOTFS" "$(mirror)" > "$WORK/debootstrap.log" 2>&1 ||
+    "$SUITE" "$ROOTFS" "$(bash "$SRC/tests/tools/debian-mirror.sh")" > "$WORK/debootstrap.log" 2>&1 ||
     { tail -n 20 "$WORK/debootstrap.log"; die "debootstrap failed"; }
   tar -C "$ROOTFS" -cf "$BASE" .
 fi
 
 mkdir -p "$ROOTFS/src"
-(cd "$SRC" && git ls-files -z | tar --null -T - -cf -) | tar -C "$ROOTFS/src" -xf -
+(cd "$SRC" && git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf -) | tar -C "$ROOTFS/src" -xf -
 cp /etc/resolv.conf "$ROOTFS/etc/resolv.conf"
 cp /etc/ssl/certs/ca-certificates.crt "$ROOTFS/host-ca.crt"
 for conf in /etc/pip.conf /etc/xdg/pip/pip.conf; do
