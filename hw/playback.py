@@ -2,10 +2,12 @@
 
 Every decision (when a reply starts, what fills a gap, mixing, volume) is the stream's; this
 shell only asks ALSA how much room it has, writes, and sleeps. It sleeps on a condition while
-there is nothing to play (no periodic wake-ups) and writes whatever ALSA has room for when
-audio arrives, never waiting on the device, so ALSA's own buffer carries the reply between
-chunks. The PCM stays open between replies, stopped (dropped) so it holds no audio: that costs
-nothing while idle, and avoids reopen latency and any click from a device reconfiguring.
+there is nothing to play and writes whatever ALSA has room for when audio arrives, never
+waiting on the device, so ALSA's own buffer carries the reply between chunks. The PCM stays
+open between replies, stopped (dropped) so it holds no audio: that avoids reopen latency and
+any click from a device reconfiguring. While idle the thread looks at the PCM's state every
+IDLE_CHECK_S: a card unplugged between replies is let go at once (the kernel cannot finish
+removing a card while a process holds it open), reported, and reopened when it returns.
 
     pb = Playback(AudioConfig(), EarconsConfig(), on_drained=lambda: print("done"))
     pb.start()
@@ -42,6 +44,8 @@ from hw.pcm import (
 from hw.reply import LOW_WATER_S, ReplyStream
 
 log = logging.getLogger("pttd.audio")
+
+IDLE_CHECK_S = 2.0
 
 
 class Playback:
@@ -147,12 +151,13 @@ class Playback:
         backoff = Backoff()
         while True:
             with self._cond:
-                while not (self._stopping or self._drop or self._pcm is None or
-                           self._stream.has_work(time.monotonic())):
-                    self._cond.wait(self._stream.start_in(time.monotonic()))
+                present = self._wait_for_work()
                 if self._stopping:
                     break
                 drop, self._drop = self._drop, False
+            if not present:
+                self._lost(DeviceError("the device was disconnected"))
+                continue
             if self._pcm is None:
                 if not self._open():
                     self._discard_while_offline()
@@ -200,6 +205,25 @@ class Playback:
         note = "" if granted.rate == OUTPUT_RATE else f", resampled from {OUTPUT_RATE} Hz"
         self._status.up(f"playback device {granted.device!r} open: {self.granted}{note}")
         return True
+
+    def _wait_for_work(self) -> bool:
+        """Under the lock: sleep until there is something to do; False when an idle look at
+        the PCM found its card gone."""
+        while not (self._stopping or self._drop or self._pcm is None or
+                   self._stream.has_work(time.monotonic())):
+            start_in = self._stream.start_in(time.monotonic())
+            if start_in is not None:
+                self._cond.wait(start_in)
+            elif not self._cond.wait(IDLE_CHECK_S) and self._disconnected():
+                return False
+        return True
+
+    def _disconnected(self) -> bool:
+        try:
+            return self._pcm is not None and \
+                self._pcm.state() == alsaaudio.PCM_STATE_DISCONNECTED
+        except alsaaudio.ALSAAudioError:
+            return True
 
     def _lost(self, exc: BaseException) -> None:
         if self._pcm is not None:
