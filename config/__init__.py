@@ -20,6 +20,10 @@ from config.values import ConfigError, convert, env_origin, fmt, string_list, un
 DEFAULT_PATH = Path("/etc/pttd/pttd.toml")
 SHIPPED_PATH = Path(__file__).with_name("pttd.toml")
 
+# The exit status for a ConfigError (sysexits.h's EX_CONFIG): systemd/pttd.service stops
+# restarting on it (RestartPreventExitStatus=78), so a bad file waits for the user.
+EX_CONFIG = 78
+
 VOICES = ("Puck", "Charon", "Kore", "Fenrir", "Aoede", "Leda", "Orus", "Zephyr")
 
 
@@ -225,14 +229,7 @@ def _check_consistency(cfg: Config, prefix: str, env_keys: dict[tuple[str, str],
         raise ConfigError(f"{prefix}[live] keepalive_timeout_s = {live.keepalive_timeout_s:g}: "
                           f"must not be below keepalive_interval_s "
                           f"({live.keepalive_interval_s:g})")
-    scheme = live.endpoint.split("://", 1)[0].lower() if "://" in live.endpoint else ""
-    endpoint = f"{prefix}[live] endpoint = {fmt(live.endpoint)}" \
-               f"{env_origin(env_keys, 'live', 'endpoint')}"
-    if scheme not in ("ws", "wss"):
-        raise ConfigError(f"{endpoint}: must start with wss:// (or ws:// for a loopback host)")
-    if scheme == "ws" and not is_loopback_url(live.endpoint):
-        raise ConfigError(f"{endpoint}: ws:// is only allowed to a loopback host "
-                          "(127.0.0.1, ::1, localhost); use wss://")
+    check_endpoint(live.endpoint, prefix, env_origin(env_keys, "live", "endpoint"))
     if live.compression_trigger_tokens and not live.context_compression:
         raise ConfigError(f"{prefix}[live] compression_trigger_tokens = "
                           f"{live.compression_trigger_tokens}: needs context_compression = true")
@@ -250,6 +247,24 @@ def _check_consistency(cfg: Config, prefix: str, env_keys: dict[tuple[str, str],
     if a.capture_channel >= a.capture_channels:
         raise ConfigError(f"{prefix}[audio] capture_channel = {a.capture_channel}: must be -1 "
                           f"(mix all) or below capture_channels ({a.capture_channels})")
+
+
+def check_endpoint(url: str, prefix: str = "", origin: str = "") -> None:
+    """Refuse an endpoint that would send the API key in clear: wss://, or ws:// to loopback.
+
+    The loader checks the file with it and LiveClient checks again whatever it is given, so a
+    config built in code cannot bypass the rule:
+
+        check_endpoint("ws://127.0.0.1:8765")   # the local emulator: fine
+        check_endpoint("ws://example.com")      # ConfigError naming the key and the rule
+    """
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    where = f"{prefix}[live] endpoint = {fmt(url)}{origin}"
+    if scheme not in ("ws", "wss"):
+        raise ConfigError(f"{where}: must start with wss:// (or ws:// for a loopback host)")
+    if scheme == "ws" and not is_loopback_url(url):
+        raise ConfigError(f"{where}: ws:// is only allowed to a loopback host "
+                          "(127.0.0.1, ::1, localhost); use wss://")
 
 
 def is_loopback_url(url: str) -> bool:

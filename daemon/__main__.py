@@ -11,8 +11,6 @@ from collections.abc import Sequence
 
 from daemon import heap
 
-EX_CONFIG = 78
-
 # command -> (module, function, help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("daemon.app", "main", "run the daemon in the foreground (what systemd starts)"),

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 import config
-from config import Config, ConfigError
+from config import EX_CONFIG, Config, ConfigError
 from config.apikey import ApiKey, resolve
 from daemon import heap, journal, notify, turns
 from daemon.actions.host import CONTROL, Actions
@@ -38,7 +38,6 @@ from hw.ring import Ring
 
 log = logging.getLogger("pttd.app")
 
-EX_CONFIG = 78
 # READY=1 waits at most this long for the first session and the devices; after it the daemon
 # reports READY with a STATUS saying it runs degraded, so boot never hangs on the network.
 READY_WAIT_S = 15.0
