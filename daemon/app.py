@@ -49,6 +49,17 @@ STOP_TIMEOUT_S = 1.5
 
 
 class App:
+    """The running daemon: opens the devices, the Live session, the button and the control socket,
+    and carries out what the turn machine decides, until stopped.
+
+    `pttd run` builds one from the loaded config and key; systemd's SIGTERM calls `stop()` and
+    SIGHUP `reload()`. The demo and the end-to-end tests run the same daemon on virtual
+    devices and the emulator:
+
+        cfg = config.load()
+        exit_status = asyncio.run(App(cfg, resolve(cfg)).run())
+    """
+
     def __init__(self, cfg: Config, key: ApiKey, *,
                  on_turn: Callable[[TurnRecord], None] | None = None,
                  on_ready: Callable[[], None] | None = None) -> None:

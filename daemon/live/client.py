@@ -38,7 +38,12 @@ log = logging.getLogger("pttd.live")
 
 
 class LiveClient:
-    """One logical Live session that survives reconnects; see the module docstring."""
+    """One logical Live session that survives reconnects, for the app to send turns on.
+
+    Sends return False, with nothing sent, when no session is ready, so a caller never waits on
+    the network; events arrive through `on_event`, the session state through `on_state`. See the
+    module docstring for an example.
+    """
 
     # [live] keys a reload cannot apply: the key is resolved once, at start.
     RESTART_KEYS = frozenset({"api_key_file"})
