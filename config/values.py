@@ -17,6 +17,7 @@ import difflib
 import json
 import math
 import re
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -101,10 +102,14 @@ def string_list(value: Any, item: str, where: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def unknown_key(name: str, known: list[str], where: str) -> ConfigError:
+def did_you_mean(name: str, known: Sequence[str]) -> str:
+    """What follows an unknown name in a message: the likely typo's fix, else every known name."""
     near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    hint = f" (did you mean {near[0]!r}?)" if near else f"; known: {', '.join(known)}"
-    return ConfigError(f"{where}: unknown key {name!r}{hint}")
+    return f" (did you mean {near[0]!r}?)" if near else f"; known: {', '.join(known)}"
+
+
+def unknown_key(name: str, known: list[str], where: str) -> ConfigError:
+    return ConfigError(f"{where}: unknown key {name!r}{did_you_mean(name, known)}")
 
 
 def env_origin(env_keys: dict[tuple[str, str], str], section: str, key: str) -> str:
