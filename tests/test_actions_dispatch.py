@@ -97,7 +97,7 @@ def test_blocking_models_get_no_behavior_and_no_scheduling() -> None:
     rig.call(("a", "double", {"n": 1}))
     assert rig.sent[0].scheduling is None
     assert "behavior" not in rig.d.declarations()[0]
-    assert '"scheduling"' not in tool_response(rig.sent)
+    assert b'"scheduling"' not in tool_response(rig.sent)
 
 
 @run
