@@ -8,26 +8,23 @@ its error messages are driven by those declarations, so a new key needs no new v
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import json
-import math
 import os
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
 from config.tools import CommandConfig, check_disabled, parse_commands
+from config.values import ConfigError, convert, env_origin, fmt, string_list, unknown_key
 
 DEFAULT_PATH = Path("/etc/pttd/pttd.toml")
 SHIPPED_PATH = Path(__file__).with_name("pttd.toml")
 
+# The exit status for a ConfigError (sysexits.h's EX_CONFIG): systemd/pttd.service stops
+# restarting on it (RestartPreventExitStatus=78), so a bad file waits for the user.
+EX_CONFIG = 78
+
 VOICES = ("Puck", "Charon", "Kore", "Fenrir", "Aoede", "Leda", "Orus", "Zephyr")
-
-
-class ConfigError(Exception):
-    """A config problem, with a message that names the file and the key."""
 
 
 def _key(*, choices: tuple[Any, ...] | None = None, lo: float | None = None,
@@ -193,105 +190,16 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
 }
 
 
-def _fmt(value: Any) -> str:
-    """A value as a TOML user would write it, on one line whatever it contains."""
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "{...}"
-    return repr(value)
-
-
-def _num(x: float) -> str:
-    """A bound as written: whole numbers in full (1048576, not 1.04858e+06)."""
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
-
-
-def _allowed(meta: dict[str, Any], kind: str) -> str:
-    if meta.get("choices"):
-        return "must be one of " + ", ".join(_fmt(c) if isinstance(c, str) else str(c)
-                                             for c in meta["choices"])
-    lo, hi = meta.get("lo"), meta.get("hi")
-    if lo is not None and hi is not None:
-        return f"must be {kind} from {_num(lo)} to {_num(hi)}"
-    return f"must be {kind}"
-
-
-_KIND = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
-
-
-def _convert(value: Any, typ: Any, meta: dict[str, Any], where: str, origin: str) -> Any:
-    kind = _KIND.get(typ, str(typ))
-    if typ is bool:
-        ok = isinstance(value, bool)
-    elif typ is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif typ is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if ok:
-            value = float(value)
-            ok = math.isfinite(value)
-    else:
-        ok = isinstance(value, str) and "\x00" not in value
-    if not ok:
-        raise ConfigError(f"{where} = {_fmt(value)}{origin}: {_allowed(meta, kind)}")
-    choices = meta.get("choices")
-    if choices and value not in choices:
-        raise ConfigError(f"{where} = {_fmt(value)}{origin}: {_allowed(meta, kind)}")
-    lo, hi = meta.get("lo"), meta.get("hi")
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise ConfigError(f"{where} = {_fmt(value)}{origin}: {_allowed(meta, kind)}")
-    return value
-
-
-# A BCP-47 tag as the API takes them: a language, then optional script, region or variant.
-_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
-
-
-def _strings(value: Any, item: str, where: str) -> tuple[str, ...]:
-    """A list of strings; `item` says what each is ("language": a BCP-47 tag)."""
-    if not isinstance(value, list):
-        what, example = (("BCP-47 language tags", '["en-GB", "cy"]') if item == "language"
-                         else (f"{item}s", '["Raspberry Pi", "Leeds"]'))
-        raise ConfigError(f"{where} = {_fmt(value)}: must be a list of {what}, e.g. {example}")
-    out: list[str] = []
-    for entry in value:
-        if not isinstance(entry, str) or not entry.strip() or not entry.isprintable():
-            raise ConfigError(f"{where}: {_fmt(entry)} is not a {item} "
-                              "(each entry must be a non-empty string on one line)")
-        if item == "language" and not _LANGUAGE.fullmatch(entry):
-            raise ConfigError(f"{where}: {_fmt(entry)} is not a BCP-47 language tag "
-                              '(e.g. "en", "en-GB", "pt-BR")')
-        if entry in out:
-            raise ConfigError(f"{where}: {_fmt(entry)} is listed twice")
-        out.append(entry)
-    return tuple(out)
-
-
-def _unknown(name: str, known: list[str], where: str) -> ConfigError:
-    near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    hint = f" (did you mean {near[0]!r}?)" if near else f"; known: {', '.join(known)}"
-    return ConfigError(f"{where}: unknown key {name!r}{hint}")
-
-
-def _origin(env_keys: dict[tuple[str, str], str], section: str, key: str) -> str:
-    """Names the environment variable a value came from, since the file does not show it."""
-    var = env_keys.get((section, key))
-    return f" (from ${var})" if var else ""
-
-
 def _build(cls: type, data: Any, prefix: str, section: str,
            env_keys: dict[tuple[str, str], str]) -> Any:
     if not isinstance(data, dict):
-        raise ConfigError(f"{prefix}[{section}] must be a table, got {_fmt(data)}")
+        raise ConfigError(f"{prefix}[{section}] must be a table, got {fmt(data)}")
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
         if name not in fields:
-            raise _unknown(name, list(fields), f"{prefix}[{section}]")
+            raise unknown_key(name, list(fields), f"{prefix}[{section}]")
         where = f"{prefix}[{section}] {name}"
         if hints[name] == tuple[ContextTurn, ...]:
             if not isinstance(value, list):
@@ -300,7 +208,7 @@ def _build(cls: type, data: Any, prefix: str, section: str,
                                  for v in value)
             continue
         if hints[name] == tuple[str, ...]:
-            kwargs[name] = _strings(value, dict(fields[name].metadata)["item"], where)
+            kwargs[name] = string_list(value, dict(fields[name].metadata)["item"], where)
             continue
         if hints[name] == tuple[CommandConfig, ...]:
             try:
@@ -308,8 +216,8 @@ def _build(cls: type, data: Any, prefix: str, section: str,
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
             continue
-        kwargs[name] = _convert(value, hints[name], dict(fields[name].metadata), where,
-                                _origin(env_keys, section, name))
+        kwargs[name] = convert(value, hints[name], dict(fields[name].metadata), where,
+                               env_origin(env_keys, section, name))
     return cls(**kwargs)
 
 
@@ -322,14 +230,7 @@ def _check_consistency(cfg: Config, prefix: str, env_keys: dict[tuple[str, str],
         raise ConfigError(f"{prefix}[live] keepalive_timeout_s = {live.keepalive_timeout_s:g}: "
                           f"must not be below keepalive_interval_s "
                           f"({live.keepalive_interval_s:g})")
-    scheme = live.endpoint.split("://", 1)[0].lower() if "://" in live.endpoint else ""
-    endpoint = f"{prefix}[live] endpoint = {_fmt(live.endpoint)}" \
-               f"{_origin(env_keys, 'live', 'endpoint')}"
-    if scheme not in ("ws", "wss"):
-        raise ConfigError(f"{endpoint}: must start with wss:// (or ws:// for a loopback host)")
-    if scheme == "ws" and not is_loopback_url(live.endpoint):
-        raise ConfigError(f"{endpoint}: ws:// is only allowed to a loopback host "
-                          "(127.0.0.1, ::1, localhost); use wss://")
+    check_endpoint(live.endpoint, prefix, env_origin(env_keys, "live", "endpoint"))
     if live.compression_trigger_tokens and not live.context_compression:
         raise ConfigError(f"{prefix}[live] compression_trigger_tokens = "
                           f"{live.compression_trigger_tokens}: needs context_compression = true")
@@ -347,6 +248,24 @@ def _check_consistency(cfg: Config, prefix: str, env_keys: dict[tuple[str, str],
     if a.capture_channel >= a.capture_channels:
         raise ConfigError(f"{prefix}[audio] capture_channel = {a.capture_channel}: must be -1 "
                           f"(mix all) or below capture_channels ({a.capture_channels})")
+
+
+def check_endpoint(url: str, prefix: str = "", origin: str = "") -> None:
+    """Refuse an endpoint that would send the API key in clear: wss://, or ws:// to loopback.
+
+    The loader checks the file with it and LiveClient checks again whatever it is given, so a
+    config built in code cannot bypass the rule:
+
+        check_endpoint("ws://127.0.0.1:8765")   # the local emulator: fine
+        check_endpoint("ws://example.com")      # ConfigError naming the key and the rule
+    """
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    where = f"{prefix}[live] endpoint = {fmt(url)}{origin}"
+    if scheme not in ("ws", "wss"):
+        raise ConfigError(f"{where}: must start with wss:// (or ws:// for a loopback host)")
+    if scheme == "ws" and not is_loopback_url(url):
+        raise ConfigError(f"{where}: ws:// is only allowed to a loopback host "
+                          "(127.0.0.1, ::1, localhost); use wss://")
 
 
 def is_loopback_url(url: str) -> bool:
@@ -385,7 +304,7 @@ def parse(text: str, name: str = "pttd.toml", env: dict[str, str] | None = None)
     kwargs: dict[str, Any] = {}
     for section, value in data.items():
         if section not in sections:
-            raise _unknown(section, list(sections), name)
+            raise unknown_key(section, list(sections), name)
         kwargs[section] = _build(hints[section], value, prefix, section, env_keys)
     cfg = Config(**kwargs, path=name)
     _check_consistency(cfg, prefix, env_keys)

@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from config.values import did_you_mean
+
 # The functions pttd itself offers (daemon/actions/builtins.py); a command may not take a name.
 BUILTIN_NAMES = ("set_volume", "change_volume", "set_timer", "cancel_timer", "list_timers")
 TYPES = ("string", "number", "integer", "boolean")
@@ -30,6 +32,7 @@ PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 TIMEOUT_S = (0.1, 600.0)
 _COMMAND_KEYS = ("name", "description", "parameters", "argv", "timeout_s")
 _PROPERTY_KEYS = ("type", "description", "enum", "minimum", "maximum")
+_SCHEMA_KEYS = ("type", "properties", "required")
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ def _property(name: str, spec: Any, where: str) -> dict[str, Any]:
         raise ValueError(f"{here}: must be a table such as {{type = \"string\"}}")
     for key in spec:
         if key not in _PROPERTY_KEYS:
-            raise ValueError(f"{here}: unknown key {key!r}; known: {', '.join(_PROPERTY_KEYS)}")
+            raise ValueError(f"{here}: unknown key {key!r}{did_you_mean(key, _PROPERTY_KEYS)}")
     kind = spec.get("type")
     if kind not in TYPES:
         raise ValueError(f"{here}.type = {_show(kind)}: must be one of {', '.join(TYPES)}")
@@ -92,9 +95,9 @@ def check_parameters(schema: Any, where: str) -> dict[str, Any]:
     if not isinstance(schema, dict):
         raise ValueError(f"{where} parameters: must be a table with type = \"object\"")
     for key in schema:
-        if key not in ("type", "properties", "required"):
-            raise ValueError(f"{where} parameters: unknown key {key!r}; known: type, "
-                             "properties, required")
+        if key not in _SCHEMA_KEYS:
+            raise ValueError(f"{where} parameters: unknown key {key!r}"
+                             f"{did_you_mean(key, _SCHEMA_KEYS)}")
     if schema.get("type", "object") != "object":
         raise ValueError(f"{where} parameters.type = {_show(schema['type'])}: must be \"object\"")
     props = schema.get("properties", {})
@@ -138,7 +141,7 @@ def _command(table: Any, where: str) -> CommandConfig:
         raise ValueError(f"{where}: must be a table")
     for key in table:
         if key not in _COMMAND_KEYS:
-            raise ValueError(f"{where}: unknown key {key!r}; known: {', '.join(_COMMAND_KEYS)}")
+            raise ValueError(f"{where}: unknown key {key!r}{did_you_mean(key, _COMMAND_KEYS)}")
     name = table.get("name")
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise ValueError(f"{where} name = {_show(name)}: must be letters, digits and _ "
@@ -181,5 +184,5 @@ def check_disabled(names: tuple[str, ...], commands: tuple[CommandConfig, ...],
     known = (*BUILTIN_NAMES, *(c.name for c in commands))
     for name in names:
         if name not in known:
-            raise ValueError(f"{prefix}[tools] disabled: {name!r} is not a function; known: "
-                             f"{', '.join(known)}")
+            raise ValueError(f"{prefix}[tools] disabled: {name!r} is not a function"
+                             f"{did_you_mean(name, known)}")

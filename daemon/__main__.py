@@ -11,8 +11,6 @@ from collections.abc import Sequence
 
 from daemon import heap
 
-EX_CONFIG = 78
-
 # command -> (module, function, help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("daemon.app", "main", "run the daemon in the foreground (what systemd starts)"),
@@ -107,9 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     module, func, _ = COMMANDS[args.command]
     # Before numpy is first imported: its bundled OpenBLAS starts a worker thread per extra core
-    # at import, and they spin for a while (on a 2-core VM ~80 ms of CPU and 15-40 ms of `pttd
-    # run`'s start to READY), then stay for good. pttd does no linear algebra, so one BLAS
-    # thread is all it needs; a value already set wins.
+    # at import, and they spin for a while, taking CPU from start-up (docs/performance-notes.md),
+    # then stay for good. pttd does no linear algebra, so one BLAS thread is all it needs; a
+    # value already set wins.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if args.command == "run":
         heap.hold()  # until the daemon is ready: see daemon/heap.py

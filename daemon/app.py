@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import config
-from config import Config, ConfigError
+from config import EX_CONFIG, Config, ConfigError
 from config.apikey import ApiKey, resolve
 from daemon import heap, journal, notify, turns
 from daemon.actions.host import CONTROL, Actions
@@ -35,7 +35,6 @@ from hw.playback import Playback
 
 log = logging.getLogger("pttd.app")
 
-EX_CONFIG = 78
 # READY=1 waits at most this long for the first session and the devices; after it the daemon
 # reports READY with a STATUS saying it runs degraded, so boot never hangs on the network.
 READY_WAIT_S = 15.0
@@ -47,6 +46,17 @@ STOP_TIMEOUT_S = 1.5
 
 
 class App:
+    """The running daemon: opens the devices, the Live session, the button and the control socket,
+    and carries out what the turn machine decides, until stopped.
+
+    `pttd run` builds one from the loaded config and key; systemd's SIGTERM calls `stop()` and
+    SIGHUP `reload()`. The demo and the end-to-end tests run the same daemon on virtual
+    devices and the emulator:
+
+        cfg = config.load()
+        exit_status = asyncio.run(App(cfg, resolve(cfg)).run())
+    """
+
     def __init__(self, cfg: Config, key: ApiKey, *,
                  on_turn: Callable[[TurnRecord], None] | None = None,
                  on_ready: Callable[[], None] | None = None) -> None:

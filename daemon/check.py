@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 
 import config
-from config import ConfigError
+from config import EX_CONFIG, ConfigError
 from config.apikey import resolve
 from daemon.live import models
 
 EX_OK = 0
-EX_CONFIG = 78
 
 
 def main(args: argparse.Namespace) -> int:

@@ -48,6 +48,18 @@ def _answering(path: str) -> bool:
 
 
 class ControlServer:
+    """Serves the control socket: each line is handed to `handler`, its dict goes back as JSON.
+
+    The socket is where `pttd press|status|...`, integrations and black-box tests reach the
+    running daemon, so the server refuses a path that is not a socket or that another daemon
+    still answers on, and opens the socket to its owner and group only:
+
+        server = ControlServer("/run/pttd/control.sock", lambda line: {"ok": True, "got": line})
+        await server.start()
+        ...
+        await server.close()
+    """
+
     def __init__(self, path: str, handler: Handler) -> None:
         self.path = path
         self._handler = handler

@@ -1,11 +1,15 @@
 """When the cycle collector runs in `pttd run`.
 
-Start-up creates some 36,000 long-lived objects: modules, classes, numpy's tables. While the
-imports run, the collector's thresholds trip about 90 young and 7-8 middle-generation passes
-(counted with gc.callbacks; 9-10 ms of start -> READY on the bench VM), and every full pass
-after that walks all of start-up's objects again (10-11 ms there), holding the GIL that the
-capture and playback threads need. So the daemon holds the collector off while it starts, then
-collects once and freezes what survived: later passes see only what it allocated since.
+Start-up creates tens of thousands of long-lived objects: modules, classes, numpy's tables.
+While the imports run, they trip the collector's thresholds again and again, and every full pass
+after that walks all of start-up's objects once more, holding the GIL that the capture and
+playback threads need (the figures: tests/bench/results.md, "Start -> READY (stop 15)"). So
+the daemon holds the collector off while it starts, then collects once and freezes what
+survived: later passes see only what it allocated since.
+
+    heap.hold()       # first thing in `pttd run`, before the heavy imports
+    ...               # import, open the devices, set up the session
+    heap.settle()     # once ready: collect once, freeze the survivors
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ from __future__ import annotations
 import gc
 from typing import Any
 
-# gc.get_freeze_count() walks the whole frozen list (0.8 ms for start-up's objects here): count
-# once, when freezing, not at every `pttd status`.
+# gc.get_freeze_count() walks the whole frozen list, which costs every `pttd status` the length
+# of start-up's objects: count once, when freezing.
 _frozen = 0
 
 

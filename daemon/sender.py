@@ -54,7 +54,16 @@ class _Stop:
 
 
 class Sender:
-    """Streams turns; `on_failed(reason)` is called when a turn's audio could not be sent."""
+    """Streams each turn's microphone audio to the Live session; see the module docstring.
+
+    The app tells it when a turn starts and ends; it calls `on_failed(reason)` when a turn's
+    audio could not be sent, so the turn machine can end the turn as failed:
+
+        sender = Sender(live, capture, ring, stats, on_failed=report)
+        asyncio.create_task(sender.run())
+        sender.start_turn(edge=pressed_at, preroll_ms=300)   # activityStart, pre-roll, live
+        sender.end_turn()                                     # the release's period, activityEnd
+    """
 
     def __init__(self, live: LiveClient, capture: Capture, ring: Ring, stats: Stats, *,
                  on_failed: Callable[[str], None], tail_ms: int = 0) -> None:

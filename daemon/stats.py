@@ -35,8 +35,8 @@ class LatencyStats:
         n = min(self._count, len(self._values))
         if n == 0:
             return {"n": 0}
-        # Nearest-rank percentiles on a sorted copy: np.percentile would pull in numpy.ma
-        # (about 2 MB of resident memory) for the same figures.
+        # Nearest-rank percentiles on a sorted copy: np.percentile would pull in numpy.ma, and
+        # its resident memory (docs/performance-notes.md), for the same figures.
         ordered = np.sort(self._values[:n])
         p50 = ordered[min(n - 1, round(0.50 * (n - 1)))]
         p99 = ordered[min(n - 1, round(0.99 * (n - 1)))]

@@ -155,7 +155,17 @@ Event = (Press | Release | SessionReady | SessionLost | DeviceStatus | SendFaile
 
 
 class TurnMachine:
-    """See the module docstring. `accepts_audio` says whether reply audio should be played."""
+    """Decides what each press, release and server event means for the turn, and nothing else.
+
+    Pure, so every rule above is a plain unit test and the app only carries out the actions it
+    returns; `accepts_audio` says whether reply audio arriving now is the current reply's.
+
+        >>> m = TurnMachine()
+        >>> m.handle(SessionReady())
+        [SetLed(pattern='idle')]
+        >>> m.handle(Press())
+        [StartStreaming(), PlayEarcon(name='listen_start'), SetLed(pattern='listening')]
+    """
 
     def __init__(self, *, audio_replies: bool = True, button_mode: str = "hold",
                  may_stay_silent: bool = False) -> None:
@@ -213,10 +223,10 @@ class TurnMachine:
         self.got_reply = False
         out.append(StartStreaming())
         if barge_in:
-            # After activityStart, which is one non-blocking send (0.15 ms): the playback
-            # thread's ALSA drop holds the GIL for a round trip to the sound server
-            # (pyalsaaudio does not release it there), which put 0.7-0.9 ms into
-            # press -> activityStart. Before the earcon, which the stop would cut.
+            # After activityStart, which is one non-blocking send: the playback thread's ALSA
+            # drop holds the GIL for a round trip to the sound server (pyalsaaudio does not
+            # release it there), which would delay press -> activityStart (tests/bench/results.md,
+            # stop 18, "Barge-in"). Before the earcon, which the stop would cut.
             out.append(StopPlayback())
         out.append(PlayEarcon("listen_start"))
         self._go(State.LISTENING, out)

@@ -66,13 +66,18 @@ BAD = [
     (PORCH.replace("timeout_s = 5", "timeout_s = 0"),
      "(porch_light) timeout_s = 0: must be a number from 0.1 to 600"),
     (PORCH.replace("timeout_s = 5", "timeout = 5"),
-     "[[tools.command]] #1: unknown key 'timeout'; known: name, description, parameters, "
+     "[[tools.command]] #1: unknown key 'timeout' (did you mean 'timeout_s'?)"),
+    (PORCH.replace("timeout_s = 5", "retries = 5"),
+     "[[tools.command]] #1: unknown key 'retries'; known: name, description, parameters, "
      "argv, timeout_s"),
     (PORCH.replace('description = "Turn the porch light on or off."', 'description = ""'),
      "(porch_light) description: must say what the command does"),
     (PORCH + PORCH, '[[tools.command]] #2 name = "porch_light": another command has this name'),
     ('[tools]\ndisabled = ["set_volum"]\n',
-     "[tools] disabled: 'set_volum' is not a function; known: set_volume"),
+     "[tools] disabled: 'set_volum' is not a function (did you mean 'set_volume'?)"),
+    ('[tools]\ndisabled = ["porch"]\n',
+     "[tools] disabled: 'porch' is not a function; known: set_volume, change_volume, "
+     "set_timer, cancel_timer, list_timers"),
     ('[tools]\ncommand = "x"\n', "[tools] command: must be [[tools.command]] tables"),
 ]
 

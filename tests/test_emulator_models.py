@@ -10,9 +10,9 @@ import json
 from typing import Any
 
 import pytest
+from fixtures_emulator import open_session, read_turn, speak
 from fixtures_live import TEST_KEY, tone16k
 from google.genai import types
-from test_live_emulator import open_session, read_turn, speak
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 

@@ -50,7 +50,11 @@ class PlaybackLike(Speaker, Gain, Protocol):
 
 
 class Actions:
-    """See the module docstring."""
+    """The model's function calls and the control socket's volume and timer commands, carried out.
+
+    One object so the volume, the timers and their alarm share one state file and one clock;
+    see the module docstring for how the app wires it.
+    """
 
     def __init__(self, cfg: Config, playback: PlaybackLike, led: Light,
                  send: Callable[[list[FunctionResponse]], None]) -> None:

@@ -26,7 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from config import ConfigError, LiveConfig, is_loopback_url
+from config import LiveConfig, check_endpoint
 from config.apikey import ApiKey
 from daemon.live import protocol
 from daemon.live.connection import CLOSE_TIMEOUT_S, Connection, connect
@@ -37,15 +37,13 @@ from daemon.live.session import Session, Step
 log = logging.getLogger("pttd.live")
 
 
-def _check_endpoint(cfg: LiveConfig) -> None:
-    scheme = cfg.endpoint.split("://", 1)[0].lower()
-    if scheme not in ("ws", "wss") or (scheme == "ws" and not is_loopback_url(cfg.endpoint)):
-        raise ConfigError(f'[live] endpoint = "{cfg.endpoint}": must be wss:// '
-                          "(ws:// only to a loopback host)")
-
-
 class LiveClient:
-    """One logical Live session that survives reconnects; see the module docstring."""
+    """One logical Live session that survives reconnects, for the app to send turns on.
+
+    Sends return False, with nothing sent, when no session is ready, so a caller never waits on
+    the network; events arrive through `on_event`, the session state through `on_state`. See the
+    module docstring for an example.
+    """
 
     # [live] keys a reload cannot apply: the key is resolved once, at start.
     RESTART_KEYS = frozenset({"api_key_file"})
@@ -55,7 +53,7 @@ class LiveClient:
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  rand: Callable[[], float] = random.random,
                  tools: Sequence[Mapping[str, Any]] = ()) -> None:
-        _check_endpoint(cfg)
+        check_endpoint(cfg.endpoint)
         self._key = key
         self._on_event = on_event
         self._on_state = on_state
@@ -136,7 +134,7 @@ class LiveClient:
 
     def update_config(self, cfg: LiveConfig) -> None:
         """Apply a reloaded [live] section (see Session.reconfigure)."""
-        _check_endpoint(cfg)
+        check_endpoint(cfg.endpoint)
         old_url = self.url
         change = self._session.reconfigure(cfg, time.monotonic())
         if self.url != old_url:

@@ -80,7 +80,12 @@ class _Standby:
 
 
 class Session:
-    """The policy of one logical Live session; see the module docstring."""
+    """The policy of one logical Live session, kept apart from the socket so it is unit-tested.
+
+    LiveClient reports connections, losses, events and the time, and writes the frames it gets
+    back; `poll(now)` says what to do about the connection next. See the module docstring for
+    an example.
+    """
 
     def __init__(self, cfg: LiveConfig, *, key_source: str,
                  rand: Callable[[], float] = random.random,
