@@ -278,7 +278,11 @@ def configure() -> str:
 
 
 def start() -> str:
-    sh("systemctl start pttd", timeout=120)
+    try:
+        sh("systemctl start pttd", timeout=120)
+    except StepFailed as exc:
+        said = sh("journalctl -u pttd -b -n 25 --no-pager -o cat", check=False)
+        raise StepFailed(f"{exc}; the journal says:\n{said[-2500:]}") from None
     status = wait_for("READY and healthy", ready_and_healthy, 60)
     return f"StatusText={status!r}"
 
