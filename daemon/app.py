@@ -338,16 +338,7 @@ class App:
         rec = self.record
         match event:
             case protocol.AudioChunk():
-                now = time.monotonic()
-                if self.machine.accepts_audio:
-                    if rec is not None:
-                        first = rec.first_audio_at is None
-                        rec.first_audio()
-                        rec.reply_s += len(event.data) / 2 / event.rate
-                        if rec.released_at is not None and first:
-                            self.stats.release_to_first_audio.record(rec.released_at, now)
-                    self.playback.feed(event.data, now, event.rate)
-                self._feed(turns.ReplyAudio())
+                self._feed(turns.ReplyAudio(event.data, event.rate))
             case protocol.InputTranscription() if rec is not None:
                 rec.input_text.append(event.text)
             case protocol.OutputTranscription() if rec is not None:
@@ -407,6 +398,8 @@ class App:
                 self.sender.cancel()
             case turns.StopPlayback():
                 self.playback.stop_now()
+            case turns.PlayAudio():
+                self._play(action)
             case turns.EndReply():
                 self.playback.end_reply()
             case turns.PlayEarcon():
@@ -419,6 +412,17 @@ class App:
                 log.log(logging.getLevelName(action.level.upper()), action.message)
             case turns.TurnEnded():
                 self._end_record(action.outcome, action.interrupted)
+
+    def _play(self, audio: turns.PlayAudio) -> None:
+        now = time.monotonic()
+        rec = self.record
+        if rec is not None:
+            first = rec.first_audio_at is None
+            rec.first_audio()
+            rec.reply_s += len(audio.data) / 2 / audio.rate
+            if rec.released_at is not None and first:
+                self.stats.release_to_first_audio.record(rec.released_at, now)
+        self.playback.feed(audio.data, now, audio.rate)
 
     def _arm_timer(self, seconds: float, event: turns.Event) -> None:
         self._cancel_timer()
