@@ -20,14 +20,15 @@ from typing import Any
 import config
 from config import EX_CONFIG, Config, ConfigError
 from config.apikey import ApiKey, resolve
-from daemon import heap, journal, notify, turns
+from daemon import heap, journal, notify, reloading, server_events, turns
 from daemon.actions.host import CONTROL, Actions
 from daemon.control import ControlServer
 from daemon.live import models, protocol
 from daemon.live.client import LiveClient
 from daemon.sender import Sender
 from daemon.stats import Stats
-from daemon.turn_record import TurnRecord
+from daemon.status import Snapshot
+from daemon.turn_record import TurnLog, TurnRecord
 from hw import realtime
 from hw.capture import Capture, capture_ring
 from hw.gpio import ButtonInput, StatusLed
@@ -38,20 +39,15 @@ log = logging.getLogger("pttd.app")
 # READY=1 waits at most this long for the first session and the devices; after it the daemon
 # reports READY with a STATUS saying it runs degraded, so boot never hangs on the network.
 READY_WAIT_S = 15.0
-# Ring: the pre-roll plus a few seconds of slack for a slow network moment while streaming.
-RING_SLACK_S = 5
 # A reply that has not begun this long after the user finished speaking fails the turn.
 REPLY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 1.5
 
 
 class App:
-    """The running daemon: opens the devices, the Live session, the button and the control socket,
-    and carries out what the turn machine decides, until stopped.
-
-    `pttd run` builds one from the loaded config and key; systemd's SIGTERM calls `stop()` and
-    SIGHUP `reload()`. The demo and the end-to-end tests run the same daemon on virtual
-    devices and the emulator:
+    """The running daemon: devices, Live session, button and control socket, carrying out what
+    the turn machine decides until SIGTERM (`stop()`); SIGHUP is `reload()`. The demo and the
+    end-to-end tests run this same daemon on virtual devices and the emulator:
 
         cfg = config.load()
         exit_status = asyncio.run(App(cfg, resolve(cfg)).run())
@@ -65,9 +61,9 @@ class App:
         self.on_turn = on_turn
         self._on_ready = on_ready  # called once, after READY=1
         a = cfg.audio
-        self.ring = capture_ring(a, RING_SLACK_S)
-        self.capture = Capture(a, self.ring, on_status=self._threadsafe(self._capture_status))
-        self.playback = Playback(a, cfg.earcons, on_status=self._threadsafe(self._playback_status),
+        self.ring = capture_ring(a)
+        self.capture = Capture(a, self.ring, on_status=self._device_status("microphone"))
+        self.playback = Playback(a, cfg.earcons, on_status=self._device_status("speaker"),
                                  on_drained=self._threadsafe(self._drained))
         self.playback.on_written = self.stats.receive_to_alsa.record
         self.playback.on_prebuffered = self.stats.prebuffer_wait.record
@@ -83,14 +79,11 @@ class App:
                                          may_stay_silent=models.proactive(cfg.live))
         self.button: ButtonInput | None = None
         self.control = ControlServer(cfg.control.socket, self._control)
-        self.record: TurnRecord | None = None
-        self.turns_total = 0
-        self.outcomes: dict[str, int] = {}
+        self.turn_log = TurnLog()
         self.problem = ""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = asyncio.Event()
-        # Set whenever the session or a device changes state, and on stop(): what _ready() waits
-        # on, so READY=1 goes out the moment all are up instead of at its next check.
+        # Set on every session/device change and on stop(): READY=1 goes out the moment all are up.
         self._changed = asyncio.Event()
         # Set once READY=1 has gone out: the session, the devices and the button all tried.
         self.started = asyncio.Event()
@@ -152,17 +145,11 @@ class App:
                       "enabled = false", self.cfg.button.pin, type(exc).__name__, exc)
             return None
 
-    def _healthy(self) -> bool:
-        return self.live.state == "ready" and self.capture.online and self.playback.online
-
     async def _ready(self) -> None:
-        """READY=1 once the session and both devices are up, on stop, or after READY_WAIT_S.
-
-        Re-checked on every session or device state change (`_changed`; each flag is set before
-        its callback reaches the loop) rather than polled, which cost up to a poll period.
-        """
+        """READY=1 once the session and both devices are up, on stop, or after READY_WAIT_S;
+        re-checked on every state change (`_changed`), not polled."""
         deadline = time.monotonic() + READY_WAIT_S
-        while not self._healthy() and not self._stop.is_set():
+        while not self._snapshot().healthy and not self._stop.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
                 break
@@ -170,10 +157,10 @@ class App:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(left):
                     await self._changed.wait()
-        notify.ready(self._status_line())
+        line = self._snapshot().line()
+        notify.ready(line)
         self.started.set()
-        log.info("pttd ready: %s", self._status_line(),
-                 extra={"PTTD_STATE": self.machine.state.value})
+        log.info("pttd ready: %s", line, extra={"PTTD_STATE": self.machine.state.value})
         if self._on_ready is not None:
             self._on_ready()
 
@@ -222,74 +209,36 @@ class App:
         except ConfigError as exc:
             log.error("reload refused, keeping the running config: %s", exc)
             return
-        old = self.cfg
         journal.set_level(new.log.level)
         self.actions.set_base_volume(new.audio.volume)
         self.playback.set_earcons(new.earcons)
         self.live.update_config(new.live)
-        changed_live = [f"[live] {k}" for k in new.live.__dataclass_fields__
-                        if getattr(new.live, k) != getattr(old.live, k)
-                        and k in LiveClient.RESTART_KEYS]
-        needs_restart = changed_live + [
-            f"[{section}]" for section in ("button", "led", "control", "tools", "state")
-            if getattr(new, section) != getattr(old, section)]
-        audio_keys = [f"[audio] {k}" for k in new.audio.__dataclass_fields__
-                      if k != "volume" and getattr(new.audio, k) != getattr(old.audio, k)]
-        needs_restart += audio_keys
-        self.cfg = new
-        if new.live.model != old.live.model:
-            for warning in warnings:
-                log.warning("%s", warning)
-        log.info("config reloaded from %s (volume, earcons, log level and session settings "
-                 "apply now)", new.path)
-        if needs_restart:
-            log.warning("these changes need `systemctl restart pttd`: %s",
-                        ", ".join(needs_restart))
+        old, self.cfg = self.cfg, new
+        for level, line in reloading.report(old, new, warnings):
+            log.log(level, "%s", line)
 
     # ------------------------------------------------------------ status
 
-    def _status_line(self) -> str:
-        state = self.machine.state.value
-        parts = [state, f"session {self.live.state}"]
-        if not self.capture.online:
-            parts.append("microphone offline")
-        if not self.playback.online:
-            parts.append("speaker offline")
-        if problem := self._problem():
-            parts.append(problem)
-        line = ", ".join(parts)
-        return line if self._healthy() else f"degraded: {line}"
-
-    def _problem(self) -> str:
-        """What a user should fix: a device that would not open, or what the Live API refused
-        (a missing model names [live] model), so `systemctl status` says it."""
-        return "; ".join(p for p in (self.problem, self.live.problem) if p)
+    def _snapshot(self) -> Snapshot:
+        cap, pb, a = self.capture, self.playback, self.cfg.audio
+        return Snapshot(
+            state=self.machine.state.value, session=self.live.state,
+            problems=(self.problem, self.live.problem), turns=self.turn_log.total,
+            outcomes=self.turn_log.outcomes, capture_online=cap.online,
+            capture_device=a.capture_device, capture_granted=cap.granted,
+            overruns=cap.overruns, samples=self.ring.head,
+            playback_online=pb.online, playback_device=a.playback_device,
+            playback_granted=pb.granted, underruns=pb.underruns, playing=pb.playing,
+            frames=self.sender.frames, wakeups=self.sender.wakeups,
+            connections=self.live.connections)
 
     def _publish_state(self) -> None:
-        notify.status(self._status_line())
+        notify.status(self._snapshot().line())
 
     def status(self, *, stats: bool = True) -> dict[str, Any]:
         """The daemon's state; `stats` adds the latency summaries (percentiles: not free)."""
-        answer = {
-            "ok": True,
-            "state": self.machine.state.value,
-            "session": self.live.state,
-            "turn": self.turns_total,
-            "outcomes": dict(self.outcomes),
-            "capture": {"online": self.capture.online, "device": self.cfg.audio.capture_device,
-                        "granted": self.capture.granted, "overruns": self.capture.overruns,
-                        "samples": self.ring.head},
-            "playback": {"online": self.playback.online,
-                         "device": self.cfg.audio.playback_device,
-                         "granted": self.playback.granted, "underruns": self.playback.underruns,
-                         "playing": self.playback.playing},
-            "uplink": {"frames": self.sender.frames, "task_wakeups": self.sender.wakeups},
-            "reconnects": max(0, self.live.connections - 1),
-            "problem": self._problem(),
-            "tasks": len(asyncio.all_tasks()),
-            "gc": heap.summary(),
-            **self.actions.status(),
-        }
+        answer = self._snapshot().document() | {
+            "tasks": len(asyncio.all_tasks()), "gc": heap.summary(), **self.actions.status()}
         if stats:
             answer["stats"] = self.stats.summary()
         return answer
@@ -325,19 +274,14 @@ class App:
     def _send_failed(self, reason: str) -> None:
         self._feed(turns.SendFailed(reason))
 
-    def _capture_status(self, online: bool, message: str) -> None:
-        self._device_status("microphone", online, message)
-
-    def _playback_status(self, online: bool, message: str) -> None:
-        self._device_status("speaker", online, message)
-
-    def _device_status(self, what: str, online: bool, message: str) -> None:
-        if online:
-            log.info("%s online: %s", what, message)
-        else:
-            log.error("%s offline: %s", what, message)
-        self._feed(turns.DeviceStatus(what, online))
-        self._changed.set()
+    def _device_status(self, what: str) -> Callable[[bool, str], None]:
+        """The device thread's `on_status` for the microphone or the speaker."""
+        def changed(online: bool, message: str) -> None:
+            log.log(logging.INFO if online else logging.ERROR, "%s %s: %s", what,
+                    "online" if online else "offline", message)
+            self._feed(turns.DeviceStatus(what, online))
+            self._changed.set()
+        return self._threadsafe(changed)
 
     def _on_session_state(self, state: str) -> None:
         self._feed(turns.SessionReady() if state == "ready" else turns.SessionLost(state))
@@ -345,45 +289,14 @@ class App:
         self._publish_state()   # the session's state (and its problem) are in STATUS=
 
     def _on_live_event(self, event: protocol.Event) -> None:
-        rec = self.record
         match event:
-            case protocol.AudioChunk():
-                now = time.monotonic()
-                if self.machine.accepts_audio:
-                    if rec is not None:
-                        first = rec.first_audio_at is None
-                        rec.first_audio()
-                        rec.reply_s += len(event.data) / 2 / event.rate
-                        if rec.released_at is not None and first:
-                            self.stats.release_to_first_audio.record(rec.released_at, now)
-                    self.playback.feed(event.data, now, event.rate)
-                self._feed(turns.ReplyAudio())
-            case protocol.InputTranscription() if rec is not None:
-                rec.input_text.append(event.text)
-            case protocol.OutputTranscription() if rec is not None:
-                rec.output_text.append(event.text)
-            case protocol.TextPart() if not event.thought:
-                if rec is not None:
-                    rec.output_text.append(event.text)
-                self._feed(turns.ReplyText())
-            case protocol.GenerationComplete():
-                self._feed(turns.GenerationComplete())
-            case protocol.UsageMetadata() if rec is not None:
-                rec.usage = event
-            case protocol.TurnComplete():
-                if rec is not None and event.ends_interaction:
-                    rec.end_reason = event.reason or ""
-                    rec.waiting_for_input = event.waiting_for_input
-                self._feed(turns.TurnComplete(event.reason, event.waiting_for_input,
-                                              event.ends_interaction))
-            case protocol.Interrupted():
-                self._feed(turns.Interrupted())
             case protocol.ToolCall() | protocol.ToolCallCancellation():
                 self.actions.handle(event)
             case protocol.Unknown():
                 log.debug("unknown server message keys %s ignored", ", ".join(event.keys))
             case _:
-                pass
+                if (turn := server_events.turn_event(event, self.turn_log.record)) is not None:
+                    self._feed(turn)
 
     def _send_tool_responses(self, responses: list[protocol.FunctionResponse]) -> None:
         """The one way function results go back to the model (daemon/actions)."""
@@ -405,18 +318,21 @@ class App:
     def _execute(self, action: turns.Action) -> None:
         match action:
             case turns.StartStreaming():
-                self._begin_record()
+                self.turn_log.begin(self._edge, time.monotonic(), underruns=self.playback.underruns,
+                                 overruns=self.capture.overruns + self.ring.overruns)
                 self.sender.start_turn(self._edge, self.cfg.audio.preroll_ms)
                 self._arm_timer(self.cfg.button.max_turn_s, turns.Timeout("max_turn"))
             case turns.StopStreaming():
-                if self.record is not None:
-                    self.record.released_at = time.monotonic()
+                if self.turn_log.record is not None:
+                    self.turn_log.record.released_at = time.monotonic()
                 self.sender.end_turn(server_vad=self.cfg.live.turn_detection == "server")
                 self._arm_timer(REPLY_TIMEOUT_S, turns.Timeout("no_reply"))
             case turns.CancelStreaming():
                 self.sender.cancel()
             case turns.StopPlayback():
                 self.playback.stop_now()
+            case turns.PlayAudio():
+                self._play(action)
             case turns.EndReply():
                 self.playback.end_reply()
             case turns.PlayEarcon():
@@ -430,6 +346,14 @@ class App:
             case turns.TurnEnded():
                 self._end_record(action.outcome, action.interrupted)
 
+    def _play(self, audio: turns.PlayAudio) -> None:
+        now = time.monotonic()
+        rec = self.turn_log.record
+        if rec is not None and rec.reply_audio(len(audio.data), audio.rate, now) \
+                and rec.released_at is not None:
+            self.stats.release_to_first_audio.record(rec.released_at, now)
+        self.playback.feed(audio.data, now, audio.rate)
+
     def _arm_timer(self, seconds: float, event: turns.Event) -> None:
         self._cancel_timer()
         if self._loop is not None:
@@ -440,27 +364,15 @@ class App:
             self._timer.cancel()
             self._timer = None
 
-    def _begin_record(self) -> None:
-        self.turns_total += 1
-        self.record = TurnRecord(self.turns_total, pressed_at=self._edge,
-                                 underruns_at_start=self.playback.underruns,
-                                 overruns_at_start=self.capture.overruns + self.ring.overruns)
-        self.record.activity_started_at = time.monotonic()
-
     def _end_record(self, outcome: str, interrupted: bool) -> None:
-        rec, self.record = self.record, None
         self._cancel_timer()
+        rec = self.turn_log.end(outcome, interrupted, samples_sent=self.sender.samples_sent,
+                             underruns=self.playback.underruns,
+                             overruns=self.capture.overruns + self.ring.overruns)
         if rec is None:
             return
-        rec.outcome = outcome
-        rec.interrupted = interrupted
-        rec.samples_sent = self.sender.samples_sent
-        rec.underruns = self.playback.underruns - rec.underruns_at_start
-        rec.overruns = self.capture.overruns + self.ring.overruns - rec.overruns_at_start
-        kind = outcome.split(":", 1)[0]
-        self.outcomes[kind] = self.outcomes.get(kind, 0) + 1
-        level = logging.WARNING if kind == "failed" else logging.INFO
-        log.log(level, rec.summary(), extra=rec.fields())
+        log.log(logging.WARNING if rec.kind == "failed" else logging.INFO, rec.summary(),
+                extra=rec.fields())
         if self.on_turn is not None:
             self.on_turn(rec)
 

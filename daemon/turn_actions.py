@@ -30,6 +30,14 @@ class StopPlayback:
 
 
 @dataclass(frozen=True, slots=True)
+class PlayAudio:
+    """Queue this chunk of the reply for the speaker; it carries the received bytes, no copy."""
+
+    data: bytes
+    rate: int
+
+
+@dataclass(frozen=True, slots=True)
 class EndReply:
     """No more audio for this reply: play out what is buffered, then PlaybackDrained."""
 
@@ -69,5 +77,5 @@ class TurnEnded:
     interrupted: bool = False
 
 
-Action = (StartStreaming | StopStreaming | CancelStreaming | StopPlayback | EndReply | PlayEarcon
-          | SetLed | CancelTimer | Log | TurnEnded)
+Action = (StartStreaming | StopStreaming | CancelStreaming | StopPlayback | PlayAudio | EndReply
+          | PlayEarcon | SetLed | CancelTimer | Log | TurnEnded)

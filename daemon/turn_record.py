@@ -1,8 +1,15 @@
-"""The per-turn journal record: what one press cost and what came of it."""
+"""The per-turn journal record: what one press cost and what came of it.
+
+    >>> turns = TurnLog()
+    >>> rec = turns.begin(pressed_at=1.0, now=1.001, underruns=0, overruns=0)
+    >>> turns.end("completed", False, samples_sent=16000, underruns=0, overruns=0) is rec
+    True
+    >>> turns.total, turns.outcomes
+    (1, {'completed': 1})
+"""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from config.rates import INPUT_RATE
@@ -32,9 +39,28 @@ class TurnRecord:
     end_reason: str = ""                    # its turnCompleteReason
     waiting_for_input: bool = False
 
-    def first_audio(self) -> None:
-        if self.first_audio_at is None:
-            self.first_audio_at = time.monotonic()
+    def reply_audio(self, nbytes: int, rate: int, now: float) -> bool:
+        """Count `nbytes` of PCM16 reply played at `rate`; True for the turn's first audio."""
+        self.reply_s += nbytes / 2 / rate
+        first = self.first_audio_at is None
+        if first:
+            self.first_audio_at = now
+        return first
+
+    def close(self, outcome: str, interrupted: bool, *, samples_sent: int, underruns: int,
+              overruns: int) -> None:
+        """The turn is over; the device counters are their totals now (the record keeps what
+        this turn added)."""
+        self.outcome = outcome
+        self.interrupted = interrupted
+        self.samples_sent = samples_sent
+        self.underruns = underruns - self.underruns_at_start
+        self.overruns = overruns - self.overruns_at_start
+
+    @property
+    def kind(self) -> str:
+        """The outcome without its reason: completed, interrupted or failed."""
+        return self.outcome.split(":", 1)[0]
 
     @staticmethod
     def _ms(a: float | None, b: float | None) -> str:
@@ -74,3 +100,32 @@ class TurnRecord:
         if self.underruns or self.overruns:
             parts.append(f"underruns {self.underruns} overruns {self.overruns}")
         return ", ".join(parts)
+
+
+class TurnLog:
+    """The turns so far: the open one's record (None between turns), how many there were and
+    how each kind ended, for `pttd status`."""
+
+    def __init__(self) -> None:
+        self.record: TurnRecord | None = None
+        self.total = 0
+        self.outcomes: dict[str, int] = {}
+
+    def begin(self, pressed_at: float, now: float, *, underruns: int,
+              overruns: int) -> TurnRecord:
+        """A turn starts at `now` (its activityStart) for a press at `pressed_at`; the device
+        counters are their totals now."""
+        self.total += 1
+        self.record = TurnRecord(self.total, pressed_at, activity_started_at=now,
+                                 underruns_at_start=underruns, overruns_at_start=overruns)
+        return self.record
+
+    def end(self, outcome: str, interrupted: bool, *, samples_sent: int, underruns: int,
+            overruns: int) -> TurnRecord | None:
+        """Close the open turn's record and count its outcome; None if no turn was open."""
+        rec, self.record = self.record, None
+        if rec is not None:
+            rec.close(outcome, interrupted, samples_sent=samples_sent, underruns=underruns,
+                      overruns=overruns)
+            self.outcomes[rec.kind] = self.outcomes.get(rec.kind, 0) + 1
+        return rec

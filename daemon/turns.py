@@ -7,12 +7,13 @@ Rules a user relies on:
 - A press while idle starts a turn at once: StartStreaming (activityStart, then the pre-roll,
   then live audio), the listen-start earcon and the listening LED.
 - A press while the reply plays is a barge-in: a new activity starts and playback stops, in
-  that order and at once. The old reply is stale until the server ends it (`interrupted` or
-  `turnComplete`) or the new turn's activityEnd is sent, whichever comes first; after that,
-  audio belongs to the new turn, so a server that never ends the old reply cannot mute the
-  speaker. An end that still arrives late, before anything of the new reply, is the old one's
-  (the server sends in order). When the server had already ended the old reply (replies arrive
-  faster than they play, so this is the usual case), nothing is owed.
+  that order and at once. The old reply is stale (its audio is dropped unheard) until the
+  server ends it (`interrupted` or `turnComplete`) or the new turn's activityEnd is sent,
+  whichever comes first; after that, audio belongs to the new turn, so a server that never
+  ends the old reply cannot mute the speaker. An end that still arrives late, before anything
+  of the new reply, is the old one's (the server sends in order). When the server had already
+  ended the old reply (replies arrive faster than they play, so this is the usual case),
+  nothing is owed.
 - A turn the model ends without a reply on purpose (waitingForInput, NEED_MORE_INPUT, or
   silence where proactive audio lets it choose not to answer) ends quietly; one it ends
   without a reply for another reason fails with the error earcon and the reason. A
@@ -35,6 +36,7 @@ from daemon.turn_actions import (
     CancelTimer,
     EndReply,
     Log,
+    PlayAudio,
     PlayEarcon,
     SetLed,
     StartStreaming,
@@ -45,10 +47,10 @@ from daemon.turn_actions import (
 
 __all__ = [
     "Action", "CancelStreaming", "CancelTimer", "DeviceStatus", "EndReply", "Event",
-    "GenerationComplete", "Interrupted", "Log", "PlayEarcon", "PlaybackDrained", "Press",
-    "Release", "ReplyAudio", "ReplyText", "SendFailed", "SessionLost", "SessionReady", "SetLed",
-    "StartStreaming", "State", "StopPlayback", "StopStreaming", "Timeout", "TurnComplete",
-    "TurnEnded", "TurnMachine",
+    "GenerationComplete", "Interrupted", "Log", "PlayAudio", "PlayEarcon", "PlaybackDrained",
+    "Press", "Release", "ReplyAudio", "ReplyText", "SendFailed", "SessionLost", "SessionReady",
+    "SetLed", "StartStreaming", "State", "StopPlayback", "StopStreaming", "Timeout",
+    "TurnComplete", "TurnEnded", "TurnMachine",
 ]
 
 
@@ -102,7 +104,10 @@ class SendFailed:
 
 @dataclass(frozen=True, slots=True)
 class ReplyAudio:
-    """A chunk of the spoken reply arrived (already handed to playback if accepted)."""
+    """A chunk of the spoken reply arrived: PCM16LE mono at `rate`, played if it is due."""
+
+    data: bytes
+    rate: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,10 +160,8 @@ Event = (Press | Release | SessionReady | SessionLost | DeviceStatus | SendFaile
 
 
 class TurnMachine:
-    """Decides what each press, release and server event means for the turn, and nothing else.
-
-    Pure, so every rule above is a plain unit test and the app only carries out the actions it
-    returns; `accepts_audio` says whether reply audio arriving now is the current reply's.
+    """Decides what each press, release and server event means for the turn; pure, so the app
+    only carries out the actions it returns (PlayAudio while the reply it belongs to is due).
 
         >>> m = TurnMachine()
         >>> m.handle(SessionReady())
@@ -187,10 +190,10 @@ class TurnMachine:
         # The server still owes the end (turnComplete) of the reply to the last activity sent.
         self.reply_pending = False
         self.got_reply = False
-        self.playing = False
 
     @property
     def accepts_audio(self) -> bool:
+        """Reply audio arriving now is due (a reply is owed and it is not a stale one's)."""
         return (self.audio_replies and self.stale_replies == 0
                 and self.state in (State.THINKING, State.SPEAKING))
 
@@ -262,7 +265,7 @@ class TurnMachine:
                     self._fail(f"could not send the turn ({event.reason})", out)
                     self._go(self._rest(), out)
             case ReplyAudio():
-                self._reply_audio(out)
+                self._reply_audio(event, out)
             case ReplyText():
                 if self.stale_replies == 0 and self.state is State.THINKING:
                     self.got_reply = True
@@ -274,7 +277,6 @@ class TurnMachine:
             case TurnComplete():
                 self._turn_complete(event, out)
             case PlaybackDrained():
-                self.playing = False
                 if self.state is State.SPEAKING:
                     self._end_turn("completed", out)
                     self._go(self._rest(), out)
@@ -295,7 +297,6 @@ class TurnMachine:
         if barge_in:
             # Cut the reply (in _start_turn); its remaining audio is stale until the server
             # ends it.
-            self.playing = False
             if self.reply_pending:
                 self.stale_replies += 1
                 self.reply_pending = False
@@ -313,12 +314,12 @@ class TurnMachine:
         out.append(PlayEarcon("listen_stop"))
         self._go(State.THINKING, out)
 
-    def _reply_audio(self, out: list[Action]) -> None:
+    def _reply_audio(self, event: ReplyAudio, out: list[Action]) -> None:
         if not self.accepts_audio:
-            return
+            return  # a stale reply's, or no reply is owed: dropped unheard
         self.got_reply = True
         self.late_ends = 0
-        self.playing = True
+        out.append(PlayAudio(event.data, event.rate))
         if self.state is State.THINKING:
             self._go(State.SPEAKING, out)
 
@@ -327,7 +328,6 @@ class TurnMachine:
             return
         if self.state in (State.THINKING, State.SPEAKING):
             out.append(StopPlayback())
-            self.playing = False
             self._end_turn("interrupted", out, interrupted=True)
             self._go(self._rest(), out)
             # The turnComplete that follows belongs to this finished reply.

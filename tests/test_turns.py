@@ -8,8 +8,12 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from config.rates import OUTPUT_RATE
 from daemon import turns as t
 from daemon.turns import State, TurnMachine
+
+AUDIO = t.ReplyAudio(bytes(960), OUTPUT_RATE)  # 20 ms of the reply
+PLAY = t.PlayAudio(AUDIO.data, AUDIO.rate)
 
 
 def ready(**kw: object) -> TurnMachine:
@@ -31,7 +35,7 @@ def test_a_full_turn() -> None:
     acts = m.handle(t.Release())
     assert t.StopStreaming() in acts and t.PlayEarcon("listen_stop") in acts
     assert m.state is State.THINKING and m.accepts_audio
-    m.handle(t.ReplyAudio())
+    m.handle(AUDIO)
     assert m.state is State.SPEAKING
     assert m.handle(t.TurnComplete()) == [t.EndReply()]
     acts = m.handle(t.PlaybackDrained())
@@ -54,7 +58,7 @@ def barged_in() -> TurnMachine:
     m = ready()
     m.handle(t.Press())
     m.handle(t.Release())
-    m.handle(t.ReplyAudio())
+    m.handle(AUDIO)
     acts = m.handle(t.Press())
     assert_stops_playback_right_after_activity_start(acts)
     assert t.TurnEnded("interrupted", True) in acts
@@ -64,11 +68,61 @@ def barged_in() -> TurnMachine:
 
 def assert_the_new_reply_plays_and_completes(m: TurnMachine) -> None:
     assert m.accepts_audio
-    m.handle(t.ReplyAudio())
+    assert m.handle(AUDIO) == [PLAY, t.SetLed("speaking")]
     assert m.state is State.SPEAKING
     assert m.handle(t.TurnComplete()) == [t.EndReply()]
     assert t.TurnEnded("completed") in m.handle(t.PlaybackDrained())
     assert m.state is State.IDLE and m.stale_replies == 0 and m.late_ends == 0
+
+
+def test_reply_audio_is_played_while_a_reply_is_due() -> None:
+    """The machine decides and hands the very bytes received to the speaker: no copy."""
+    m = released()
+    acts = m.handle(AUDIO)
+    assert acts == [PLAY, t.SetLed("speaking")]
+    assert isinstance(acts[0], t.PlayAudio) and acts[0].data is AUDIO.data
+    later = t.ReplyAudio(bytes(480), 16000)
+    assert m.handle(later) == [t.PlayAudio(later.data, 16000)]
+    assert m.handle(t.TurnComplete()) == [t.EndReply()]
+
+
+def test_reply_audio_with_no_reply_due_is_dropped() -> None:
+    m = ready()
+    assert m.handle(AUDIO) == [] and m.state is State.IDLE
+    m.handle(t.Press())
+    assert m.handle(AUDIO) == [] and m.state is State.LISTENING
+    m = TurnMachine(audio_replies=False)
+    m.handle(t.SessionReady())
+    m.handle(t.Press())
+    m.handle(t.Release())
+    assert m.handle(AUDIO) == [] and m.state is State.THINKING
+
+
+def test_after_a_barge_in_the_old_reply_is_dropped_until_it_ends() -> None:
+    m = barged_in()
+    assert m.handle(AUDIO) == []               # the old reply's, arriving after the press
+    assert m.handle(t.Interrupted()) == []
+    assert m.handle(AUDIO) == []
+    assert m.handle(t.TurnComplete()) == [] and m.stale_replies == 0
+    m.handle(t.Release())
+    assert_the_new_reply_plays_and_completes(m)
+
+
+def test_after_a_barge_in_the_new_activity_end_lets_the_new_reply_play() -> None:
+    """The server never ended the old reply: from the new activityEnd on, audio is the new
+    reply's and plays."""
+    m = barged_in()
+    assert m.handle(AUDIO) == []
+    assert t.StopStreaming() in m.handle(t.Release())
+    assert_the_new_reply_plays_and_completes(m)
+
+
+def test_after_the_server_interrupts_its_reply_the_rest_of_it_is_dropped() -> None:
+    m = released()
+    m.handle(AUDIO)
+    assert t.StopPlayback() in m.handle(t.Interrupted())
+    assert m.handle(AUDIO) == [] and m.state is State.IDLE
+    assert m.handle(t.TurnComplete()) == []
 
 
 def test_barge_in_the_server_ends_the_old_reply_before_the_release() -> None:
@@ -115,7 +169,7 @@ def test_barge_in_interrupted_without_the_old_turn_complete() -> None:
 def test_after_the_new_reply_began_a_turn_complete_is_the_new_reply_s() -> None:
     m = barged_in()
     m.handle(t.Release())
-    m.handle(t.ReplyAudio())
+    m.handle(AUDIO)
     assert m.late_ends == 0
     assert m.handle(t.TurnComplete()) == [t.EndReply()]
 
@@ -146,14 +200,14 @@ def test_barge_in_after_the_server_finished_owes_nothing() -> None:
     m = ready()
     m.handle(t.Press())
     m.handle(t.Release())
-    m.handle(t.ReplyAudio())
+    m.handle(AUDIO)
     assert m.handle(t.TurnComplete()) == [t.EndReply()]
     acts = m.handle(t.Press())
     assert_stops_playback_right_after_activity_start(acts)
     assert t.TurnEnded("interrupted", True) in acts
     m.handle(t.Release())
     assert m.accepts_audio
-    m.handle(t.ReplyAudio())
+    m.handle(AUDIO)
     assert m.state is State.SPEAKING
     assert m.handle(t.TurnComplete()) == [t.EndReply()]
     assert t.TurnEnded("completed") in m.handle(t.PlaybackDrained())
@@ -259,7 +313,7 @@ def test_a_turn_complete_whose_interaction_goes_on_ends_nothing() -> None:
     m = released()
     assert m.handle(t.TurnComplete(ends_interaction=False)) == []
     assert m.state is State.THINKING and m.turn_open
-    m.handle(t.ReplyAudio())
+    m.handle(AUDIO)
     assert m.handle(t.TurnComplete(ends_interaction=False)) == []
     assert m.state is State.SPEAKING
     assert m.handle(t.TurnComplete()) == [t.EndReply()]
@@ -275,7 +329,7 @@ def test_microphone_offline_goes_offline_and_back() -> None:
     assert m.state is State.IDLE
 
 
-EVENTS = [t.Press(), t.Release(), t.SessionReady(), t.SessionLost(), t.ReplyAudio(),
+EVENTS = [t.Press(), t.Release(), t.SessionReady(), t.SessionLost(), AUDIO,
           t.ReplyText(), t.GenerationComplete(), t.TurnComplete(), t.Interrupted(),
           t.TurnComplete(waiting_for_input=True), t.TurnComplete(reason="RESPONSE_REJECTED"),
           t.TurnComplete(ends_interaction=False),
@@ -295,8 +349,14 @@ class Machine(RuleBasedStateMachine):
         self.ended = 0
 
     def _apply(self, event: t.Event) -> list[t.Action]:
-        was = self.m.state
+        was, due = self.m.state, self.m.accepts_audio
         acts = self.m.handle(event)
+        played = [a for a in acts if isinstance(a, t.PlayAudio)]
+        if isinstance(event, t.ReplyAudio) and due:
+            assert played == [t.PlayAudio(event.data, event.rate)]
+            assert played[0].data is event.data
+        else:
+            assert played == [], "audio is played only when it arrives while a reply is due"
         for a in acts:
             if isinstance(a, t.StartStreaming):
                 assert not self.streaming, "two activityStarts without an activityEnd"
@@ -321,7 +381,7 @@ class Machine(RuleBasedStateMachine):
         self._apply(t.Press())
         self._apply(t.Release())
         if reply:
-            self._apply(t.ReplyAudio())
+            self._apply(AUDIO)
         self._apply(t.TurnComplete())
         self._apply(t.PlaybackDrained())
 
@@ -332,7 +392,7 @@ class Machine(RuleBasedStateMachine):
         """However (and whether) the server ends the reply barged into, the new one plays."""
         self._apply(t.Press())
         self._apply(t.Release())
-        self._apply(t.ReplyAudio())
+        self._apply(AUDIO)
         if old_end == "done":
             self._apply(t.TurnComplete())
         self._apply(t.Press())
@@ -344,8 +404,7 @@ class Machine(RuleBasedStateMachine):
         if old_end == "after_release":
             self._apply(t.Interrupted())
             self._apply(t.TurnComplete())
-        assert self.m.accepts_audio, "the new turn's reply must play"
-        self._apply(t.ReplyAudio())
+        assert PLAY in self._apply(AUDIO), "the new turn's reply must play"
         assert self.m.state is State.SPEAKING
 
     @invariant()
@@ -365,7 +424,7 @@ class Machine(RuleBasedStateMachine):
     def teardown(self) -> None:
         # Whatever happened, the machine can come back to rest: the server ends its replies,
         # the playback drains, the session and the microphone come back.
-        for event in (t.Release(), t.Timeout("max_turn"), t.ReplyAudio(), t.TurnComplete(),
+        for event in (t.Release(), t.Timeout("max_turn"), AUDIO, t.TurnComplete(),
                       t.TurnComplete(), t.TurnComplete(), t.PlaybackDrained(),
                       t.Timeout("no_reply"), t.SessionReady(), t.DeviceStatus("microphone", True),
                       t.PlaybackDrained()):

@@ -56,7 +56,7 @@ async def ring_and_silence(app: Any, pin: Any, step: str) -> int:
           f"the LED shows {app.led.pattern!r}")
     rung = actions.alarm.rung
     await asyncio.sleep(LET_RING_S)
-    turns_before = app.turns_total
+    turns_before = app.turn_log.total
     print(f"      pressing the button after {LET_RING_S:g} s of ringing")
     pin.drive_low()
     while actions.alarm.ringing and time.monotonic() < deadline:
@@ -65,8 +65,8 @@ async def ring_and_silence(app: Any, pin: Any, step: str) -> int:
     pin.drive_high()
     await asyncio.sleep(0.3)
     silenced = not actions.alarm.ringing and actions.alarm.rung == rung
-    no_turn = app.turns_total == turns_before and app.machine.state.value == "idle"
+    no_turn = app.turn_log.total == turns_before and app.machine.state.value == "idle"
     print(f"      the press {'silenced' if silenced else 'did NOT silence'} the alarm and "
           f"{'started no turn' if no_turn else 'STARTED A TURN'} (state "
-          f"{app.machine.state.value}, turns {app.turns_total}, LED {app.led.pattern!r})")
+          f"{app.machine.state.value}, turns {app.turn_log.total}, LED {app.led.pattern!r})")
     return 0 if silenced and no_turn else 1
