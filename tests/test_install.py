@@ -159,3 +159,21 @@ def test_install_twice_then_uninstall_and_purge(tmp_path: Path) -> None:
     assert "pttd:" not in (root / "etc" / "passwd").read_text()
     _install(root, "--uninstall", "--purge")
     assert not etc.exists()
+
+
+def test_the_built_package_holds_every_module(tmp_path: Path) -> None:
+    """What install.sh installs is a built wheel, not this tree: every module must be in it
+    (the booted-VM check once found daemon/actions missing from a listed-packages build)."""
+    import sys
+    import zipfile
+    src = tmp_path / "src"  # a clean copy: a stale build/ here would hide a missing package
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "*.egg-info", "__pycache__", ".*_cache"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "-w", str(tmp_path), str(src)], check=True, capture_output=True)
+    wheel, = tmp_path.glob("pttd-*.whl")
+    built = set(zipfile.ZipFile(wheel).namelist())
+    ours = {str(p.relative_to(ROOT)) for top in ("daemon", "hw", "config")
+            for p in (ROOT / top).rglob("*.py")}
+    assert ours - built == set()
+    assert "config/pttd.toml" in built
