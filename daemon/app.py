@@ -280,6 +280,7 @@ class App:
             log.log(logging.INFO if online else logging.ERROR, "%s %s: %s", what,
                     "online" if online else "offline", message)
             self._feed(turns.DeviceStatus(what, online))
+            self._publish_state()  # the turn state may stay as it was: STATUS= must still say it
             self._changed.set()
         return self._threadsafe(changed)
 
