@@ -7,6 +7,7 @@ through real ALSA PCMs, a test NOTIFY_SOCKET and, when asked, a real journald.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -78,8 +79,10 @@ class DaemonRig:
             argv = ["unshare", "-m", "--propagation", "private", str(WITH_JOURNALD),
                     str(self.journal_path), *argv]
         self.started_at = time.monotonic()
+        # Its own process group, so close() also ends what the journald wrapper started.
         self.proc = subprocess.Popen(argv, cwd=ROOT, env=self._env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     start_new_session=True)
         if self.nice:
             # As systemd applies the unit's Nice=: Popen returns once the child has exec'd and
             # before the daemon starts any thread, so every thread inherits it.
@@ -118,8 +121,10 @@ class DaemonRig:
         return rc, time.monotonic() - t0
 
     def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
+        if self.proc is not None:
+            # After a failed test the daemon may still run, under the wrapper or orphaned by it.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(5)
         self._closing = True
         for t in self._threads:
