@@ -30,9 +30,11 @@ import numpy as np
 
 from config import AudioConfig
 from config.rates import INPUT_RATE
+from hw.backoff import Backoff
 from hw.pcm import (
+    BACKOFF_MAX_S,
+    BACKOFF_MIN_S,
     EPIPE,
-    Backoff,
     DeviceError,
     Granted,
     Status,
@@ -117,7 +119,7 @@ class Capture:
             os.write(self._wake_w, b"\0")
 
     def _run(self) -> None:
-        backoff = Backoff()
+        backoff = Backoff(BACKOFF_MIN_S, BACKOFF_MAX_S)
         cfg = self.cfg
         while not self._stopping.is_set():
             try:

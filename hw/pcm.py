@@ -3,7 +3,7 @@
 Devices silently grant the nearest rate, channel count and period, so `open_pcm` reads back
 what was granted and refuses only what pttd cannot use; a busy device names who holds it (from
 /proc); libasound's own stderr lines are silenced, since one log line per problem says it.
-`Status` and `Backoff` give both device threads the same reporting and retry rhythm.
+`Status` gives both device threads the same reporting; `hw.backoff.Backoff` their retry rhythm.
 
     pcm, granted = open_pcm("capture", "default", 16000, 1, 200)
     print(granted.describe())
@@ -130,20 +130,6 @@ def open_pcm(kind: str, device: str, rate: int, channels: int, period_ms: int, *
         pcm.close()
         raise DeviceError(f"{kind} device {device!r} granted {problem}")
     return pcm, granted
-
-
-class Backoff:
-    """Exponential delays between reopen attempts, reset by a success."""
-
-    def __init__(self) -> None:
-        self.delay = BACKOFF_MIN_S
-
-    def next(self) -> float:
-        delay, self.delay = self.delay, min(self.delay * 2, BACKOFF_MAX_S)
-        return delay
-
-    def reset(self) -> None:
-        self.delay = BACKOFF_MIN_S
 
 
 class Status:

@@ -29,10 +29,12 @@ import numpy as np
 from config import AudioConfig, EarconsConfig
 from config.rates import OUTPUT_RATE
 from hw import realtime
+from hw.backoff import Backoff
 from hw.earcons import NAMES, Earcons
 from hw.pcm import (
+    BACKOFF_MAX_S,
+    BACKOFF_MIN_S,
     EPIPE,
-    Backoff,
     DeviceError,
     Granted,
     Status,
@@ -148,7 +150,7 @@ class Playback:
 
     def _run(self) -> None:
         realtime.claim("playback")
-        backoff = Backoff()
+        backoff = Backoff(BACKOFF_MIN_S, BACKOFF_MAX_S)
         while True:
             with self._cond:
                 present = self._wait_for_work()

@@ -23,7 +23,7 @@ import collections
 import numpy as np
 
 from hw.earcons import Earcons
-from hw.resample import Resampler
+from hw.resample import Resampler, saturate
 from hw.ring import Fifo
 
 # A late reply gets silence once the device holds less than this much audio, so the stream
@@ -150,7 +150,9 @@ class ReplyStream:
             return
         gain = max(self.volume, floor)
         if gain != 1.0:
-            tone = np.clip(np.rint(tone * gain), -32768, 32767).astype(np.int16)
+            scaled = tone * np.float32(gain)
+            tone = np.empty(len(scaled), dtype=np.int16)
+            saturate(scaled, tone)
         self._earcon, self._earcon_pos = tone, 0
 
     def stop_earcon(self) -> bool:
@@ -320,8 +322,7 @@ class ReplyStream:
             self._mix = np.zeros(max(m, len(out)), dtype=np.int32)
         mix = self._mix[:m]
         np.add(out[:m], tone[pos:pos + m], out=mix, dtype=np.int32)
-        np.clip(mix, -32768, 32767, out=mix)
-        np.copyto(out[:m], mix, casting="unsafe")
+        saturate(mix, out[:m])
         return max(n, m)
 
     def _apply_volume(self, samples: np.ndarray) -> None:
@@ -329,6 +330,4 @@ class ReplyStream:
             self._gain = np.zeros(len(samples), dtype=np.float32)
         gain = self._gain[:len(samples)]
         np.multiply(samples, self.volume, out=gain, dtype=np.float32)
-        np.rint(gain, out=gain)
-        np.clip(gain, -32768, 32767, out=gain)
-        np.copyto(samples, gain, casting="unsafe")
+        saturate(gain, samples)

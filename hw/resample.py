@@ -18,6 +18,18 @@ if TYPE_CHECKING:
     import soxr
 
 
+
+def saturate(values: np.ndarray, out: np.ndarray) -> None:
+    """Store `values` (float, rounded here, or a wider int) into int16 `out`, clipped to its
+    range rather than wrapped: the one rule for every sum or gain that can overflow.
+
+        saturate(np.array([40000.4, -1.6], dtype=np.float32), out)   # out: [32767, -2]
+    """
+    if values.dtype.kind == "f":
+        np.rint(values, out=values)
+    np.clip(values, -32768, 32767, out=values)
+    np.copyto(out, values, casting="unsafe")
+
 class Resampler:
     """int16 mono stream from `in_rate` to `out_rate`; a pass-through when the rates match."""
 
@@ -73,10 +85,8 @@ class Resampler:
         n = len(y)
         if len(self._out) < n:
             self._out = np.zeros(max(n, 2 * len(self._out)), dtype=np.int16)
-        np.rint(y, out=y)
-        np.clip(y, -32768, 32767, out=y)
         out = self._out[:n]
-        np.copyto(out, y, casting="unsafe")
+        saturate(y, out)
         return out
 
     def reset(self) -> None:

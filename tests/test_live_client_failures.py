@@ -14,7 +14,8 @@ from fixtures_live_client import run_failing, turn
 from config.apikey import ApiKey
 from daemon.devkit.emulator import EmulatorThread
 from daemon.live import protocol as p
-from daemon.live.failures import Backoff, classify_close
+from daemon.live.failures import classify_close
+from hw.backoff import Backoff
 
 
 def test_transient_backoff_doubles_up_to_the_ceiling(api_key: ApiKey) -> None:

@@ -11,8 +11,6 @@ failure needs no socket, no websockets and no asyncio, and never formats request
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable
 from dataclasses import dataclass
 
 # (floor, ceiling) in seconds of the retry delay after each kind of failure; "transient" and
@@ -98,22 +96,6 @@ def classify_error(exc: BaseException) -> Failure:
     if isinstance(exc, HandshakeFailed):
         return Failure("transient", f"handshake failed ({exc})")
     return Failure("transient", type(exc).__name__)
-
-
-class Backoff:
-    """Exponential delays between `lo` and `hi`, each scaled by a jitter factor in [0.5, 1)."""
-
-    def __init__(self, lo: float, hi: float, rand: Callable[[], float] = random.random) -> None:
-        self.lo, self.hi, self._rand = lo, hi, rand
-        self.attempt = 0
-
-    def next(self) -> float:
-        base = min(self.hi, self.lo * 2.0 ** min(self.attempt, 32))
-        self.attempt += 1
-        return base * (0.5 + 0.5 * self._rand())
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 def human(seconds: float) -> str:

@@ -28,7 +28,6 @@ from config import LiveConfig
 from daemon.live import protocol
 from daemon.live.failures import (
     RETRY_S,
-    Backoff,
     Failure,
     Retry,
     classify_close,
@@ -45,6 +44,7 @@ from daemon.live.protocol import (
     TextPart,
     TurnComplete,
 )
+from hw.backoff import Backoff
 
 RENEW_WITHIN_S = 300.0     # a replacement is due: it is taken at a pause, at the latest by then
 LIMIT_MARGIN_S = 60.0      # replace a session this long before the model's known limit
