@@ -27,8 +27,6 @@ def turn_event(event: live.Event, record: TurnRecord | None) -> turns.Event | No
             if record is not None:
                 record.output_text.append(event.text)
             return turns.ReplyText()
-        case live.GenerationComplete():
-            return turns.GenerationComplete()
         case live.UsageMetadata() if record is not None:
             record.usage = event
         case live.TurnComplete():

@@ -47,7 +47,7 @@ from daemon.turn_actions import (
 
 __all__ = [
     "Action", "CancelStreaming", "CancelTimer", "DeviceStatus", "EndReply", "Event",
-    "GenerationComplete", "Interrupted", "Log", "PlayAudio", "PlayEarcon", "PlaybackDrained",
+    "Interrupted", "Log", "PlayAudio", "PlayEarcon", "PlaybackDrained",
     "Press", "Release", "ReplyAudio", "ReplyText", "SendFailed", "SessionLost", "SessionReady",
     "SetLed", "StartStreaming", "State", "StopPlayback", "StopStreaming", "Timeout",
     "TurnComplete", "TurnEnded", "TurnMachine",
@@ -116,11 +116,6 @@ class ReplyText:
 
 
 @dataclass(frozen=True, slots=True)
-class GenerationComplete:
-    """The model has produced all of its reply; playback may still run."""
-
-
-@dataclass(frozen=True, slots=True)
 class TurnComplete:
     """The server closed the turn; `reason` is its turnCompleteReason, if any.
 
@@ -156,7 +151,7 @@ class Timeout:
 
 
 Event = (Press | Release | SessionReady | SessionLost | DeviceStatus | SendFailed | ReplyAudio
-         | ReplyText | GenerationComplete | TurnComplete | Interrupted | PlaybackDrained | Timeout)
+         | ReplyText | TurnComplete | Interrupted | PlaybackDrained | Timeout)
 
 
 class TurnMachine:
@@ -270,8 +265,6 @@ class TurnMachine:
                 if self.stale_replies == 0 and self.state is State.THINKING:
                     self.got_reply = True
                     self.late_ends = 0
-            case GenerationComplete():
-                pass
             case Interrupted():
                 self._server_interrupted(out)
             case TurnComplete():
