@@ -64,15 +64,20 @@ def _matches(kind: str, value: Any) -> bool:
     return _is_number(value)
 
 
+def _only(table: dict[str, Any], keys: Any, where: str) -> None:
+    """Refuse a key the table does not take, naming the likely one meant."""
+    for key in table:
+        if key not in keys:
+            raise ValueError(f"{where}: unknown key {key!r}{did_you_mean(key, keys)}")
+
+
 def _property(name: str, spec: Any, where: str) -> dict[str, Any]:
     here = f"{where} parameters.properties.{name}"
     if not NAME.fullmatch(name):
         raise ValueError(f"{here}: a parameter name is letters, digits and _ (at most 64)")
     if not isinstance(spec, dict):
         raise ValueError(f"{here}: must be a table such as {{type = \"string\"}}")
-    for key in spec:
-        if key not in _PROPERTY_KEYS:
-            raise ValueError(f"{here}: unknown key {key!r}{did_you_mean(key, _PROPERTY_KEYS)}")
+    _only(spec, _PROPERTY_KEYS, here)
     kind = spec.get("type")
     if kind not in TYPES:
         raise ValueError(f"{here}.type = {_show(kind)}: must be one of {', '.join(TYPES)}")
@@ -94,10 +99,7 @@ def check_parameters(schema: Any, where: str) -> dict[str, Any]:
     """The schema if it is inside the subset pttd validates; else ValueError naming the key."""
     if not isinstance(schema, dict):
         raise ValueError(f"{where} parameters: must be a table with type = \"object\"")
-    for key in schema:
-        if key not in _SCHEMA_KEYS:
-            raise ValueError(f"{where} parameters: unknown key {key!r}"
-                             f"{did_you_mean(key, _SCHEMA_KEYS)}")
+    _only(schema, _SCHEMA_KEYS, f"{where} parameters")
     if schema.get("type", "object") != "object":
         raise ValueError(f"{where} parameters.type = {_show(schema['type'])}: must be \"object\"")
     props = schema.get("properties", {})
@@ -139,9 +141,7 @@ def _argv(value: Any, params: dict[str, Any], where: str) -> tuple[str, ...]:
 def _command(table: Any, where: str) -> CommandConfig:
     if not isinstance(table, dict):
         raise ValueError(f"{where}: must be a table")
-    for key in table:
-        if key not in _COMMAND_KEYS:
-            raise ValueError(f"{where}: unknown key {key!r}{did_you_mean(key, _COMMAND_KEYS)}")
+    _only(table, _COMMAND_KEYS, where)
     name = table.get("name")
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise ValueError(f"{where} name = {_show(name)}: must be letters, digits and _ "
