@@ -260,7 +260,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--runs", type=int, default=3, help="runs per client (alternating)")
     parser.add_argument("--idle-seconds", type=float, default=10.0)
-    parser.add_argument("--no-write", action="store_true", help="do not write results.md")
+    parser.add_argument("--no-write", action="store_true",
+                        help="write neither results.md nor last-run.json")
+    parser.add_argument("--only", choices=("pttd", "reference"),
+                        help="measure one client (while tuning; budgets compare both)")
     parser.add_argument("--period-ms", type=int, choices=PERIODS_MS, default=Pttd.period_ms,
                         help=f"pttd's audio.period_ms (the shipped default is {Pttd.period_ms})")
     args = parser.parse_args()
@@ -275,7 +278,8 @@ def main() -> int:
             player = Player(sink.voice_playback, speech)
             listener = Listener(sink.plain_capture)
             try:
-                for cls in (Pttd, Reference):
+                clients = [c for c in (Pttd, Reference) if args.only in (None, c.name)]
+                for cls in clients:
                     # One unmeasured start each reads the files back from disk, so the first
                     # measured start -> READY is not a cold one.
                     warm = work / f"{cls.name}-warm-up"
@@ -287,7 +291,7 @@ def main() -> int:
                     finally:
                         client.stop()
                 for i in range(args.runs):
-                    for cls in (Pttd, Reference):
+                    for cls in clients:
                         run_dir = work / f"{cls.name}-{i}"
                         run_dir.mkdir()
                         print(f"[bench] run {i + 1}/{args.runs}: {cls.name} "
@@ -298,9 +302,10 @@ def main() -> int:
             finally:
                 player.close()
                 listener.close()
-    (ROOT / "tests" / "bench" / "last-run.json").write_text(
-        json.dumps([{"client": r.client, "figures": r.figures, "threads": r.threads}
-                    for r in runs], indent=1))
+    if not args.no_write:
+        (ROOT / "tests" / "bench" / "last-run.json").write_text(
+            json.dumps([{"client": r.client, "figures": r.figures, "threads": r.threads}
+                        for r in runs], indent=1))
     text, ok = table(runs)
     versions = ", ".join(f"{p} {metadata.version(p)}" for p in
                          ("websockets", "google-genai", "pyalsaaudio", "numpy", "soxr"))
