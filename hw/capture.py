@@ -3,11 +3,11 @@
 The device is opened non-blocking with periods of at most `PERIOD_MS` (a sound server hands
 audio over once a period, so this bounds how late a held turn's speech reaches the server), and
 each read takes whatever ALSA holds, a partial period too. Only how often the thread wakes
-differs between idle and a held turn: while idle once per `[audio] period_ms` (the ring only
-needs the pre-roll to be there at the next press); while armed as each period is due, so a turn
-streams in period-sized frames; and `wake()` reads what ALSA holds at once (the release).
-`landed` says up to when everything the device had captured is in the ring, which is what the
-pre-roll and the end of a turn are measured against.
+differs between idle and a held turn: while idle every `IDLE_READ_S` (the ring only needs the
+pre-roll to be there at the next press, and the device buffer holds two such intervals); while
+armed as each period is due, so a turn streams in period-sized frames; and `wake()` reads what
+ALSA holds at once (the release). `landed` says up to when everything the device had captured
+is in the ring, which is what the pre-roll and the end of a turn are measured against.
 
     ring = capture_ring(cfg)
     cap = Capture(cfg, ring)
@@ -50,6 +50,8 @@ log = logging.getLogger("pttd.audio")
 
 # The longest device period: the frame size of a held turn.
 PERIOD_MS = 64
+# How often the microphone is read while idle, at most (half the device buffer, if that is less).
+IDLE_READ_S = 0.5
 
 
 def capture_ring(cfg: AudioConfig, slack_s: float = 5.0) -> Ring:
@@ -125,9 +127,10 @@ class Capture:
             try:
                 # Room for two idle intervals: the device keeps what comes between reads.
                 period_ms = min(cfg.period_ms, PERIOD_MS)
+                periods = max(4, -(-2000 * IDLE_READ_S // period_ms))
                 pcm, granted = open_pcm("capture", cfg.capture_device, cfg.capture_rate,
                                         cfg.capture_channels, period_ms, blocking=False,
-                                        periods=max(4, -(-2 * cfg.period_ms // period_ms)))
+                                        periods=int(periods))
                 if cfg.capture_channel >= granted.channels:
                     pcm.close()
                     raise DeviceError(f"capture device {granted.device!r} granted "
@@ -154,7 +157,7 @@ class Capture:
         mix = MixDown(granted.channels, self.cfg.capture_channel)
         resampler = Resampler(granted.rate, INPUT_RATE)
         ring = self.ring
-        idle_ms = self.cfg.period_ms
+        idle_ms = 1000 * min(IDLE_READ_S, granted.buffer_frames / granted.rate / 2)
         pcm_fds = pcm.polldescriptors()
         idle, armed = select.poll(), select.poll()
         for poller in (idle, armed):
@@ -162,7 +165,7 @@ class Capture:
         for fd, mask in pcm_fds:
             armed.register(fd, mask)
         while not self._stopping.is_set():
-            # A stalled device is still read once an idle period, armed or not.
+            # A stalled device is still read once an idle interval, armed or not.
             ready = dict((armed if self._notify is not None else idle).poll(idle_ms))
             if ready.pop(self._wake_r, 0):
                 with contextlib.suppress(BlockingIOError):

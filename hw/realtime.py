@@ -2,21 +2,21 @@
 
 An ordinary (CFS) thread that wakes another process in a system call is often preempted by it
 as the call returns: the send of a frame wakes the server's end of the socket, a write to the
-sound server wakes its reader. On the bench VM one send in four waited 0.3-0.5 ms so, which was
-all of capture -> send's p99. SCHED_RR at priority 1, the lowest realtime priority, runs these
+sound server wakes its reader. SCHED_RR at priority 1, the lowest realtime priority, runs these
 threads ahead of every ordinary process and behind the sound server's own I/O threads
 (PulseAudio 5, PipeWire 20 or more) and the kernel's interrupt threads (50).
 
 Both threads also share one CPU. They hand the GIL to each other and never run Python at the
 same time, so a second CPU buys them nothing but cross-CPU wake-ups: a realtime thread woken
-by another of its priority goes to a different CPU, and there raced the waker for the GIL.
-That put 0.5-3.5 ms at p99 between a reply frame's arrival and the playback thread taking it;
-on one CPU the hand-over is a context switch, in order, and read 0.24-0.28 ms.
+by another of its priority goes to a different CPU, and there races the waker for the GIL; on
+one CPU the hand-over is a context switch, in order (figures: docs/performance-notes.md).
 
-The capture thread is left alone: it only wakes the loop, and on SCHED_RR its five wake-ups a
-second while idle cost half as much CPU again (idle budget 0.2 %). SCHED_RESET_ON_FORK gives
-every thread a claimed thread starts later (ALSA's pulse plugin thread, executor threads) the
-normal policy back; they keep its CPU.
+The capture thread is left alone: it only wakes the loop, and on SCHED_RR its idle wake-ups
+would cost more CPU. SCHED_RESET_ON_FORK gives every thread a claimed thread starts later
+(ALSA's pulse plugin thread, executor threads) the normal policy back; they keep its CPU.
+
+    if realtime.claim("playback"):
+        ...  # this thread now runs SCHED_RR on realtime.audio_cpu()
 """
 
 from __future__ import annotations

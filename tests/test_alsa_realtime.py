@@ -156,6 +156,29 @@ def test_idle_playback_thread_sleeps(sim_env: SimSink) -> None:
         pb.stop()
 
 
+def test_idle_capture_reads_twice_a_second_and_keeps_the_preroll(sim_env: SimSink) -> None:
+    ring = Ring(16000 * 3)
+    cap = Capture(AudioConfig(capture_device=sim_env.capture_device), ring)
+    cap.start()
+    try:
+        assert _wait(lambda: ring.head > 0)
+        assert cap._thread is not None
+        time.sleep(0.6)
+        first, head = _switches(cap._thread), ring.head
+        time.sleep(2.0)
+        woke = _switches(cap._thread) - first
+        # Two reads a second, and a context switch or so around each for the GIL.
+        assert woke <= 2 * 2 * 2, f"an idle capture thread woke {woke} times in 2 s"
+        # Nothing was lost between the reads: the device held it.
+        arrived = threading.Event()
+        cap.arm(lambda *_: arrived.set())
+        assert arrived.wait(2)
+        assert ring.head - head >= 16000 * 2 - 16000 * 64 // 1000
+        assert cap.overruns == 0
+    finally:
+        cap.stop()
+
+
 def test_devices_come_back_after_the_server_restarts(fresh_sim: SimSink) -> None:
     events: list[tuple[str, bool]] = []
     lock = threading.Lock()
