@@ -172,7 +172,9 @@ def test_missing_device_is_retried_until_it_appears(tmp_path: Path, alsa_conf: C
         status.append((online, message))
         changed.set()
 
-    ring = Ring(16000)
+    # The daemon's ring: the file plugin is never empty, so a wake-up reads a whole device
+    # buffer (a second) before the reader is told.
+    ring = capture.capture_ring(AudioConfig())
     collector = _Collector(ring, 16000)
     cap = Capture(AudioConfig(capture_device="latecap"), ring, on_status=on_status)
     cap.arm(collector)
