@@ -121,3 +121,18 @@ def test_nothing_is_replaced_while_offline() -> None:
     s.on_event(p.GoAway(50.0), 10.0)
     s.lost(11.0, 1000, "")
     assert s.poll(11.0) is Step.NOTHING
+
+
+def test_reply_content_never_asks_for_a_look_at_the_policy_and_the_turn_end_does() -> None:
+    """The I/O shell consults poll() only when on_event says so: reply audio, text and
+    transcripts (most frames of a session) can only hold a switch back, never bring one on."""
+    s = asked_for_standby()
+    s.standby_opened()
+    # The model speaks unasked (say, a function's late result): no switch until it is done.
+    assert s.on_event(p.AudioChunk(b"\0\0", 24000), 11.0) is False
+    assert s.on_event(p.TextPart("hi"), 11.0) is False
+    assert s.on_event(p.OutputTranscription("hi"), 11.0) is False
+    assert s.poll(11.0) is Step.NOTHING, "mid-reply: no switch"
+    assert s.on_event(p.TurnComplete(), 11.5) is True
+    assert s.poll(11.5) is Step.SWITCH
+    assert ready().on_event(p.GoAway(50.0), 1.0) is True

@@ -273,8 +273,9 @@ class LiveClient:
                         extra={"PTTD_BYTES": len(raw)})
             return
         now = time.monotonic()
+        attend = False
         for event in events:
-            self._session.on_event(event, now)
+            attend = self._session.on_event(event, now) or attend
             if isinstance(event, GoAway):
                 left = event.time_left_s
                 log.info("the server will close the session in %s (goAway); preparing a "
@@ -285,7 +286,8 @@ class LiveClient:
             except Exception as exc:
                 log.error("handling Live API event %s failed: %s: %s", type(event).__name__,
                           type(exc).__name__, exc)
-        self._poked.set()
+        if attend:
+            self._poked.set()
 
     async def _serve(self) -> Retry | None:
         """Serve the current connection and its replacements; why the session ended (None:

@@ -283,11 +283,17 @@ class Session:
 
     # ------------------------------------------------------------ server events
 
-    def on_event(self, event: Event, now: float) -> None:
+    def on_event(self, event: Event, now: float) -> bool:
+        """Take a server event; True when poll() or wake_at() may now answer differently.
+
+        Reply content only ever makes the session busier (not quiet), which holds steps back
+        and never brings one forward, so the many frames of a reply need no look at the policy.
+        """
         if isinstance(event, (AudioChunk, TextPart, OutputTranscription)):
             if not self._in_activity:
                 self._awaiting_reply = True
-        elif isinstance(event, TurnComplete):
+            return False
+        if isinstance(event, TurnComplete):
             self._awaiting_reply = False
         elif isinstance(event, SessionResumptionUpdate):
             if event.resumable and event.handle:
@@ -298,6 +304,7 @@ class Session:
         elif isinstance(event, GoAway):
             left = event.time_left_s if event.time_left_s is not None else GO_AWAY_DEFAULT_S
             self._plan_replacement(now, now + left, start=now)
+        return True
 
     # ------------------------------------------------------------ replacing the connection
 
