@@ -43,7 +43,7 @@ from hw.pcm import (
     join,
     open_pcm,
 )
-from hw.reply import LOW_WATER_S, ReplyStream
+from hw.reply import ReplyStream
 
 log = logging.getLogger("pttd.audio")
 
@@ -76,7 +76,6 @@ class Playback:
         # Set by _open() for the granted device, used only by the playback thread:
         self._granted: Granted
         self._out = np.zeros(0, dtype=np.int16)
-        self._low_water = 1
         self._started_at: float | None = None  # monotonic time of the stream's first write
         self._written = 0                       # frames written since then
 
@@ -203,7 +202,6 @@ class Playback:
             self._stream.set_rate(granted.rate, earcons)
         self.rate = granted.rate
         self._out = np.zeros(granted.buffer_frames, dtype=np.int16)
-        self._low_water = max(1, round(granted.rate * LOW_WATER_S))
         note = "" if granted.rate == OUTPUT_RATE else f", resampled from {OUTPUT_RATE} Hz"
         self._status.up(f"playback device {granted.device!r} open: {self.granted}{note}")
         return True
@@ -301,9 +299,9 @@ class Playback:
                 # ALSA is full: nothing to do until half its buffer has played (or a barge-in).
                 half = self._granted.buffer_frames // 2
                 self._cond.wait_for(lambda: self._drop or self._stopping,
-                                    timeout=max(queued - half, self._low_water) / self.rate)
+                                    timeout=max(queued - half, self._stream.low_water) / self.rate)
             elif self._stream.mark == seen:
-                left = queued - self._low_water
+                left = queued - self._stream.low_water
                 if left > 0:
                     self._cond.wait(left / self.rate)
 
@@ -315,6 +313,8 @@ class Playback:
         if written == EPIPE:
             self._alsa_underruns += 1
             log.debug("playback underrun (%d so far)", self._alsa_underruns)
+            if not starting:
+                self._ran_dry()
             self._started_at = None
             began = time.monotonic()
             written = self._pcm.write(samples)
@@ -335,6 +335,15 @@ class Playback:
         if self.on_written is not None:
             for received_at in ready:
                 self.on_written(received_at, t)
+
+    def _ran_dry(self) -> None:
+        """The device underran inside a reply: it needs more audio ahead than the stream kept."""
+        with self._cond:
+            raised = self._stream.in_reply and self._stream.underran()
+            ms = 1000 * self._stream.low_water / self.rate
+        if raised:
+            log.info("the speaker ran dry inside a reply: keeping %.0f ms ahead of it from now "
+                     "on", ms, extra={"PTTD_DEVICE": self.cfg.playback_device})
 
     def _finish(self) -> None:
         """Let ALSA play out what it holds (cut short by new work), then idle the stream."""

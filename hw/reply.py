@@ -26,9 +26,13 @@ from hw.earcons import Earcons
 from hw.resample import Resampler, saturate
 from hw.ring import Fifo
 
-# A late reply gets silence once the device holds less than this much audio, so the stream
-# keeps running instead of underrunning; a reply that has to wait for jitter waits this too.
-LOW_WATER_S = 0.020
+# A late reply gets silence once the device holds less than the low water, so the stream keeps
+# running instead of underrunning; a reply that has to wait for jitter waits this too. It starts
+# small and grows by a step each time the device still ran dry inside a reply (a device that
+# takes audio further ahead of playing it, or a thread that woke late), up to the ceiling.
+LOW_WATER_S = 0.012
+LOW_WATER_STEP_S = 0.008
+LOW_WATER_MAX_S = 0.040
 # Replies whose arrival jitter the start-up wait is sized from.
 HISTORY = 8
 
@@ -40,9 +44,9 @@ class Jitter:
     `t - media` plus the reply's start; it is late by how much that exceeds the earliest such
     time of the chunks before it in the reply, which is how late it would be had the reply
     started from that chunk. A reply played from `wait()` after its first chunk finds every
-    chunk seen so late in time, with LOW_WATER_S to spare, since that is when a late chunk gets
-    silence. A server that sends ahead of real time is never late: no wait. Before any reply
-    has been seen there is no estimate (`learned` is false).
+    chunk seen so late in time, with `margin` (the low water) to spare, since that is when a
+    late chunk gets silence. A server that sends ahead of real time is never late: no wait.
+    Before any reply has been seen there is no estimate (`learned` is false).
     """
 
     def __init__(self) -> None:
@@ -50,6 +54,7 @@ class Jitter:
         self._first_at: float | None = None
         self._earliest = 0.0
         self._late = 0.0
+        self.margin = LOW_WATER_S
 
     def arrived(self, now: float, media_s: float) -> None:
         """A chunk whose audio starts `media_s` into the reply arrived at `now`."""
@@ -71,7 +76,7 @@ class Jitter:
 
     def wait(self) -> float:
         late = max(self._history, default=0.0)
-        return late + LOW_WATER_S if late > 0 else 0.0
+        return late + self.margin if late > 0 else 0.0
 
     def start_at(self) -> float | None:
         """When the current reply may start playing (None before its first chunk, or before
@@ -217,6 +222,24 @@ class ReplyStream:
         return self._earcon is not None or self.ready(now)
 
     @property
+    def in_reply(self) -> bool:
+        """A reply is playing: it started and has not been played out yet."""
+        return self._started
+
+    @property
+    def low_water(self) -> int:
+        """Device samples under which a running reply gets silence rather than an underrun."""
+        return max(1, round(self.rate * self.jitter.margin))
+
+    def underran(self) -> bool:
+        """The device ran dry inside a reply: keep more in it from now on (the low water, and
+        with it the start-up wait, grows a step); False once at the ceiling."""
+        if self.jitter.margin >= LOW_WATER_MAX_S:
+            return False
+        self.jitter.margin = min(LOW_WATER_MAX_S, self.jitter.margin + LOW_WATER_STEP_S)
+        return True
+
+    @property
     def buffered(self) -> int:
         return len(self._buf)
 
@@ -257,7 +280,7 @@ class ReplyStream:
         """Fill `out` with what should play next; (samples filled, whether a reply starts).
 
         `queued` is what the device still has to play: a late reply gets silence only when it
-        falls under LOW_WATER_S, so the device never underruns on it."""
+        falls under the low water, so the device never underruns on it."""
         in_reply = self.ready(now)
         starting = in_reply and not self._started
         self._started = in_reply
@@ -265,7 +288,7 @@ class ReplyStream:
         if in_reply:
             n = self._buf.pop_into(out)
             self._consumed += n
-        low_water = max(1, round(self.rate * LOW_WATER_S))
+        low_water = self.low_water
         if n:
             self._in_gap = False
         elif in_reply and not self._ended and len(out) and queued <= low_water:

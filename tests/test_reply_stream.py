@@ -10,7 +10,14 @@ from fixtures_audio import counter
 
 from config import EarconsConfig
 from hw.earcons import Earcons, tone
-from hw.reply import HISTORY, LOW_WATER_S, Jitter, ReplyStream
+from hw.reply import (
+    HISTORY,
+    LOW_WATER_MAX_S,
+    LOW_WATER_S,
+    LOW_WATER_STEP_S,
+    Jitter,
+    ReplyStream,
+)
 
 RATE = 24000
 LOW = round(RATE * LOW_WATER_S)
@@ -142,6 +149,30 @@ def test_a_late_chunk_gets_silence_once_the_device_runs_low_counted_once() -> No
     stream.end()
     assert stream.pull(out, 0.05, queued=0) == (0, False), "an ended reply gets no silence"
     assert stream.gaps == 1 and stream.done
+
+
+def test_a_device_that_ran_dry_gets_more_audio_ahead_up_to_a_ceiling() -> None:
+    stream = _stream(wait_s=0.0)
+    _reply(stream, 1.0, [0.0, 0.01, 0.0])
+    assert stream.low_water == LOW
+    assert stream.jitter.wait() == pytest.approx(0.01 + LOW_WATER_S)
+    assert not stream.in_reply
+    stream.feed(counter(0, 480).tobytes(), RATE, now=10.0)
+    out = np.zeros(2400, dtype=np.int16)
+    assert stream.pull(out, 10.0 + stream.jitter.wait(), queued=0)[0] == 480
+    assert stream.in_reply
+    assert stream.underran()
+    step = LOW_WATER_S + LOW_WATER_STEP_S
+    assert stream.low_water == round(RATE * step)
+    assert stream.jitter.wait() == pytest.approx(0.01 + step), "the start-up wait grows too"
+    # A late chunk now gets silence while the device still holds the larger margin.
+    assert stream.pull(out, 10.1, queued=round(RATE * step) + 1)[0] == 0
+    assert stream.pull(out, 10.11, queued=round(RATE * step))[0] == round(RATE * step)
+    assert stream.gaps == 1
+    while stream.underran():
+        pass
+    assert stream.jitter.margin == pytest.approx(LOW_WATER_MAX_S)
+    assert stream.low_water == round(RATE * LOW_WATER_MAX_S)
 
 
 def test_earcon_mixes_into_the_reply_and_volume_scales_both() -> None:
