@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from fixtures_audio import counter, counter_start
 
 from config import AudioConfig, EarconsConfig
 from daemon.devkit.simsink import SimSink
+from hw import reply
 from hw.capture import Capture
 from hw.earcons import tone
 from hw.playback import Playback
@@ -107,6 +109,31 @@ def test_gap_inside_a_reply_is_filled_with_silence_and_counted(sim_env: SimSink,
     np.testing.assert_array_equal(out[-len(part2):], part2)
     assert not out[len(part1):-len(part2)].any()
     assert pb.underruns == 1, "one gap, and no ALSA underrun around it"
+
+
+def test_a_speaker_that_runs_dry_inside_a_reply_gets_more_audio_kept_ahead(
+        sim_env: SimSink, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # A 1 ms low water is less than the null sink takes ahead of playing: a gap underruns it.
+    monkeypatch.setattr(reply, "LOW_WATER_S", 0.001)
+    drained = threading.Event()
+    pb = Playback(AudioConfig(playback_device=sim_env.playback_device), QUIET,
+                  on_drained=drained.set)
+    pb.start()
+    part1, part2 = counter(0, 24000 // 2), counter(20000, 24000 // 2)
+    try:
+        with caplog.at_level(logging.INFO, logger="pttd.audio"):
+            for i in range(0, len(part1), 960):
+                pb.feed(part1[i:i + 960].tobytes())
+            assert _wait(lambda: pb.underruns > 1), "the device never ran dry"
+            for i in range(0, len(part2), 960):
+                pb.feed(part2[i:i + 960].tobytes())
+            pb.end_reply()
+            assert drained.wait(10)
+    finally:
+        pb.stop()
+    raised = [r.getMessage() for r in caplog.records if "ran dry inside a reply" in r.getMessage()]
+    assert raised and raised[0].endswith("keeping 9 ms ahead of it from now on"), raised
 
 
 @pytest.mark.parametrize("period_ms", PERIODS_MS)
