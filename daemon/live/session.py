@@ -284,11 +284,8 @@ class Session:
     # ------------------------------------------------------------ server events
 
     def on_event(self, event: Event, now: float) -> bool:
-        """Take a server event; True when poll() or wake_at() may now answer differently.
-
-        Reply content only ever makes the session busier (not quiet), which holds steps back
-        and never brings one forward, so the many frames of a reply need no look at the policy.
-        """
+        """True when poll() may now answer differently: reply content only makes the session
+        busier, which holds steps back and never brings one on, so it needs no look."""
         if isinstance(event, (AudioChunk, TextPart, OutputTranscription)):
             if not self._in_activity:
                 self._awaiting_reply = True
