@@ -18,6 +18,13 @@ Rules a user relies on:
   silence where proactive audio lets it choose not to answer) ends quietly; one it ends
   without a reply for another reason fails with the error earcon and the reason. A
   turnComplete whose interactionStatus is not IDLE ends nothing: more output may follow.
+- Reply audio that arrives while idle is a reply nobody asked for (the model speaks the
+  result of a function it ran in the background, or proactive audio): it plays and shows as
+  speaking like any reply, a press barges into it, and it ends on the server's turnComplete.
+  So does audio that follows a reply the server had already ended, while that one plays out.
+  Such a reply also ends by itself once no audio has come for REPLY_QUIET_S and what came has
+  played, so a server that never ends it cannot keep the speaker from the next turn. Audio
+  while listening (the microphone is open) or offline is dropped.
 - A press while offline plays the error earcon and shows the error LED; nothing crashes and the
   session keeps reconnecting by itself.
 - Words the user spoke are never dropped silently: a turn whose audio could not be sent, or
@@ -27,8 +34,8 @@ Rules a user relies on:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
+from typing import Final
 
 from daemon.turn_actions import (
     Action,
@@ -43,6 +50,23 @@ from daemon.turn_actions import (
     StopPlayback,
     StopStreaming,
     TurnEnded,
+    UnaskedReply,
+    WatchQuiet,
+)
+from daemon.turn_events import (
+    DeviceStatus,
+    Event,
+    Interrupted,
+    PlaybackDrained,
+    Press,
+    Release,
+    ReplyAudio,
+    ReplyText,
+    SendFailed,
+    SessionLost,
+    SessionReady,
+    Timeout,
+    TurnComplete,
 )
 
 __all__ = [
@@ -50,8 +74,12 @@ __all__ = [
     "Interrupted", "Log", "PlayAudio", "PlayEarcon", "PlaybackDrained",
     "Press", "Release", "ReplyAudio", "ReplyText", "SendFailed", "SessionLost", "SessionReady",
     "SetLed", "StartStreaming", "State", "StopPlayback", "StopStreaming", "Timeout",
-    "TurnComplete", "TurnEnded", "TurnMachine",
+    "TurnComplete", "TurnEnded", "TurnMachine", "UnaskedReply", "WatchQuiet",
 ]
+
+
+# A reply nobody asked for ends after this long without audio, if the server does not end it.
+REPLY_QUIET_S: Final = 2.0
 
 
 class State(Enum):
@@ -60,98 +88,6 @@ class State(Enum):
     LISTENING = "listening"
     THINKING = "thinking"
     SPEAKING = "speaking"
-
-
-# ---------------------------------------------------------------- events
-
-
-@dataclass(frozen=True, slots=True)
-class Press:
-    """The button went down (or `pttd press`), already debounced and confirmed."""
-
-
-@dataclass(frozen=True, slots=True)
-class Release:
-    """The button came up: the user has finished speaking."""
-
-
-@dataclass(frozen=True, slots=True)
-class SessionReady:
-    """The Live session is set up and can take a turn."""
-
-
-@dataclass(frozen=True, slots=True)
-class SessionLost:
-    """The session went away; `state` is what the client is doing about it."""
-
-    state: str = "offline"
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceStatus:
-    """A microphone or speaker came online or went offline."""
-
-    device: str  # "microphone" | "speaker"
-    online: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SendFailed:
-    """Audio or an activity marker could not be sent; the turn cannot go on."""
-
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyAudio:
-    """A chunk of the spoken reply arrived: PCM16LE mono at `rate`, played if it is due."""
-
-    data: bytes
-    rate: int
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyText:
-    """Reply text arrived: the server answered, even if not aloud."""
-
-
-@dataclass(frozen=True, slots=True)
-class TurnComplete:
-    """The server closed the turn; `reason` is its turnCompleteReason, if any.
-
-    `waiting_for_input`: the model waits for the user to go on (no reply is owed);
-    `ends_interaction` False: more output may still follow (interactionStatus not IDLE).
-    """
-
-    reason: str | None = None
-    waiting_for_input: bool = False
-    ends_interaction: bool = True
-
-    @property
-    def plain(self) -> bool:
-        """Says nothing beyond "this reply is over": what an interrupted reply's end looks like."""
-        return self.reason is None and not self.waiting_for_input and self.ends_interaction
-
-
-@dataclass(frozen=True, slots=True)
-class Interrupted:
-    """The server says it stopped generating the reply early."""
-
-
-@dataclass(frozen=True, slots=True)
-class PlaybackDrained:
-    """The speaker has played out everything it was given."""
-
-
-@dataclass(frozen=True, slots=True)
-class Timeout:
-    """A turn timer fired; `kind` says which."""
-
-    kind: str  # "max_turn": held too long | "no_reply": the server never answered
-
-
-Event = (Press | Release | SessionReady | SessionLost | DeviceStatus | SendFailed | ReplyAudio
-         | ReplyText | TurnComplete | Interrupted | PlaybackDrained | Timeout)
 
 
 class TurnMachine:
@@ -185,12 +121,17 @@ class TurnMachine:
         # The server still owes the end (turnComplete) of the reply to the last activity sent.
         self.reply_pending = False
         self.got_reply = False
+        # The reply playing was not asked for: its end is watched for quiet (WatchQuiet), and
+        # `heard` says audio came since the watch last looked.
+        self.watching = self.watch_armed = self.heard = False
+        self.said_dropped = False  # audio dropped while listening was logged this turn
 
     @property
     def accepts_audio(self) -> bool:
-        """Reply audio arriving now is due (a reply is owed and it is not a stale one's)."""
+        """Reply audio arriving now is played (it is not a stale reply's, and the microphone
+        is not open)."""
         return (self.audio_replies and self.stale_replies == 0
-                and self.state in (State.THINKING, State.SPEAKING))
+                and self.state in (State.IDLE, State.THINKING, State.SPEAKING))
 
     @property
     def _can_listen(self) -> bool:
@@ -209,6 +150,7 @@ class TurnMachine:
             out.append(CancelTimer())
             out.append(TurnEnded(outcome, interrupted))
         self.got_reply = False
+        self.watching = self.watch_armed = self.heard = False
 
     def _fail(self, reason: str, out: list[Action]) -> None:
         out.append(PlayEarcon("error"))
@@ -218,7 +160,7 @@ class TurnMachine:
 
     def _start_turn(self, out: list[Action], *, barge_in: bool = False) -> None:
         self.turn_open = True
-        self.got_reply = False
+        self.got_reply = self.said_dropped = False
         out.append(StartStreaming())
         if barge_in:
             # After activityStart, which is one non-blocking send: the playback thread's ALSA
@@ -241,6 +183,8 @@ class TurnMachine:
                 if self.state is State.LISTENING:
                     out.append(Log("info", "turn reached button.max_turn_s; sent as if released"))
                     self._finish_listening(out)
+            case Timeout(kind="quiet"):
+                self._quiet(out)
             case Timeout():
                 if self.state is State.THINKING:
                     self._fail("no reply from the server", out)
@@ -309,12 +253,49 @@ class TurnMachine:
 
     def _reply_audio(self, event: ReplyAudio, out: list[Action]) -> None:
         if not self.accepts_audio:
-            return  # a stale reply's, or no reply is owed: dropped unheard
+            # A stale reply's, or the microphone is open, or offline: dropped unheard.
+            if self.state is State.LISTENING and not self.stale_replies \
+                    and self.audio_replies and not self.said_dropped:
+                self.said_dropped = True
+                out.append(Log("info", "model audio dropped: it came while the button is held"))
+            return
+        if self.state is State.IDLE:
+            self.turn_open = True
+            out.append(UnaskedReply())
+        if self.state is State.IDLE or (self.state is State.SPEAKING and not self.reply_pending):
+            # Nobody asked (or the server had ended the reply): it ends on the server's
+            # turnComplete again, or on quiet.
+            self.reply_pending = self.watching = True
         self.got_reply = True
         self.late_ends = 0
         out.append(PlayAudio(event.data, event.rate))
-        if self.state is State.THINKING:
+        if self.state is not State.SPEAKING:
             self._go(State.SPEAKING, out)
+        if self.watch_armed:
+            self.heard = True
+        elif self.watching:
+            self._watch(out)
+
+    def _watch(self, out: list[Action]) -> None:
+        self.watch_armed, self.heard = True, False
+        out.append(WatchQuiet(REPLY_QUIET_S))
+
+    def _quiet(self, out: list[Action]) -> None:
+        """The watch looks: audio came since (look again later), or the server ended the reply
+        (it ends when played), or give up on the server's end and play out what came."""
+        if self.state is not State.SPEAKING or not self.watch_armed:
+            return
+        self.watch_armed = False
+        if not self.reply_pending:
+            return
+        if self.heard:
+            self._watch(out)
+            return
+        out.append(Log("info", f"the server did not end the reply; it ends "
+                               f"after {REPLY_QUIET_S:g} s without audio"))
+        self.reply_pending = False
+        self.late_ends += 1  # the server's end, if it still comes, is this reply's
+        out.append(EndReply())
 
     def _server_interrupted(self, out: list[Action]) -> None:
         if self.stale_replies or (self.late_ends and not self.got_reply):
