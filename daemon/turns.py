@@ -22,8 +22,9 @@ Rules a user relies on:
   result of a function it ran in the background, or proactive audio): it plays and shows as
   speaking like any reply, a press barges into it, and it ends on the server's turnComplete.
   So does audio that follows a reply the server had already ended, while that one plays out.
-  Such a reply also ends by itself once no audio has come for REPLY_QUIET_S and what came has
-  played, so a server that never ends it cannot keep the speaker from the next turn. Audio
+  Such a reply also ends by itself once a look every REPLY_QUIET_S finds no audio came since
+  the last and what came has played, so a server that never ends it cannot keep the speaker
+  from the next turn. Audio
   while listening (the microphone is open) or offline is dropped.
 - A press while offline plays the error earcon and shows the error LED; nothing crashes and the
   session keeps reconnecting by itself.
