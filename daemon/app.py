@@ -289,9 +289,8 @@ class App:
                 self.actions.handle(event)
             case protocol.Unknown():
                 log.debug("unknown server message keys %s ignored", ", ".join(event.keys))
-            case _:
-                if (turn := server_events.turn_event(event, self.turn_log.record)) is not None:
-                    self._feed(turn)
+        if (turn := server_events.turn_event(event, self.turn_log.record)) is not None:
+            self._feed(turn)
 
     def _send_tool_responses(self, responses: list[protocol.FunctionResponse]) -> None:
         """The one way function results go back to the model (daemon/actions)."""

@@ -60,6 +60,12 @@ class ReplyText:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCalled:
+    """The model answered with function calls: the turn has its answer even if nothing is said
+    now (a background function's result may be spoken after the turn, unasked)."""
+
+
+@dataclass(frozen=True, slots=True)
 class TurnComplete:
     """The server closed the turn; `reason` is its turnCompleteReason, if any.
 
@@ -97,4 +103,4 @@ class Timeout:
 
 
 Event = (Press | Release | SessionReady | SessionLost | DeviceStatus | SendFailed | ReplyAudio
-         | ReplyText | TurnComplete | Interrupted | PlaybackDrained | Timeout)
+         | ReplyText | ToolCalled | TurnComplete | Interrupted | PlaybackDrained | Timeout)

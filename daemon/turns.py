@@ -14,6 +14,8 @@ Rules a user relies on:
   of the new reply, is the old one's (the server sends in order). When the server had already
   ended the old reply (replies arrive faster than they play, so this is the usual case),
   nothing is owed.
+- A turn the model answers with a function call alone has its answer: its turnComplete ends it
+  quietly (the model may speak the result later, unasked).
 - A turn the model ends without a reply on purpose (waitingForInput, NEED_MORE_INPUT, or
   silence where proactive audio lets it choose not to answer) ends quietly; one it ends
   without a reply for another reason fails with the error earcon and the reason. A
@@ -67,6 +69,7 @@ from daemon.turn_events import (
     SessionLost,
     SessionReady,
     Timeout,
+    ToolCalled,
     TurnComplete,
 )
 
@@ -74,7 +77,7 @@ __all__ = [
     "Action", "CancelStreaming", "CancelTimer", "DeviceStatus", "EndReply", "Event",
     "Interrupted", "Log", "PlayAudio", "PlayEarcon", "PlaybackDrained",
     "Press", "Release", "ReplyAudio", "ReplyText", "SendFailed", "SessionLost", "SessionReady",
-    "SetLed", "StartStreaming", "State", "StopPlayback", "StopStreaming", "Timeout",
+    "SetLed", "StartStreaming", "State", "StopPlayback", "StopStreaming", "Timeout", "ToolCalled",
     "TurnComplete", "TurnEnded", "TurnMachine", "UnaskedReply", "WatchQuiet",
 ]
 
@@ -206,7 +209,7 @@ class TurnMachine:
                     self._go(self._rest(), out)
             case ReplyAudio():
                 self._reply_audio(event, out)
-            case ReplyText():
+            case ReplyText() | ToolCalled():
                 if self.stale_replies == 0 and self.state is State.THINKING:
                     self.got_reply = True
                     self.late_ends = 0

@@ -12,7 +12,7 @@ from daemon import turns as t
 from daemon.turns import State, TurnMachine
 
 EVENTS = [t.Press(), t.Release(), t.SessionReady(), t.SessionLost(), AUDIO,
-          t.ReplyText(), t.TurnComplete(), t.Interrupted(),
+          t.ReplyText(), t.ToolCalled(), t.TurnComplete(), t.Interrupted(),
           t.TurnComplete(waiting_for_input=True), t.TurnComplete(reason="RESPONSE_REJECTED"),
           t.TurnComplete(ends_interaction=False),
           t.PlaybackDrained(), t.Timeout("max_turn"), t.Timeout("no_reply"), t.Timeout("quiet"),

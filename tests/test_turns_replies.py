@@ -92,6 +92,16 @@ def test_an_empty_turn_fails_unless_proactive_audio_lets_the_model_stay_silent()
     assert t.PlayEarcon("error") in m.handle(t.TurnComplete(reason="RESPONSE_REJECTED"))
 
 
+def test_a_turn_answered_by_a_function_call_alone_completes_quietly() -> None:
+    """NON_BLOCKING: the model calls, ends its turn, and speaks the result later, unasked."""
+    m = released()
+    assert m.handle(t.ToolCalled()) == []
+    acts = m.handle(t.TurnComplete())
+    assert acts == [t.CancelTimer(), t.TurnEnded("completed"), t.SetLed("idle")]
+    # Its result, spoken later, is a reply nobody asked for.
+    assert m.handle(AUDIO)[0] == t.UnaskedReply()
+
+
 def test_a_turn_complete_whose_interaction_goes_on_ends_nothing() -> None:
     """interactionStatus IN_PROGRESS: more output may follow, as the SDK's receive() reads it."""
     m = released()
