@@ -141,6 +141,7 @@ class Machine(RuleBasedStateMachine):
         """While speaking, the server owes the reply's end or the speaker was told it is over
         (it drains); a reply nobody asked for is also watched for quiet."""
         if self.m.state is State.SPEAKING:
+            assert self.m.turn_open, "a reply plays outside any turn record"
             assert self.m.reply_pending or self.told_end
             if self.m.watching and self.m.reply_pending:
                 assert self.m.watch_armed
