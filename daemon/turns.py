@@ -26,8 +26,7 @@ Rules a user relies on:
   So does audio that follows a reply the server had already ended, while that one plays out.
   Such a reply also ends by itself once a look every REPLY_QUIET_S finds no audio came since
   the last and what came has played, so a server that never ends it cannot keep the speaker
-  from the next turn. Audio
-  while listening (the microphone is open) or offline is dropped.
+  from the next turn. Audio while listening (the microphone is open) or offline is dropped.
 - A press while offline plays the error earcon and shows the error LED; nothing crashes and the
   session keeps reconnecting by itself.
 - Words the user spoke are never dropped silently: a turn whose audio could not be sent, or
@@ -82,7 +81,8 @@ __all__ = [
 ]
 
 
-# A reply nobody asked for ends after this long without audio, if the server does not end it.
+# How often a reply nobody asked for is looked at for quiet: unless the server ends it first, it
+# ends at the first look that finds no audio came since the last.
 REPLY_QUIET_S: Final = 2.0
 
 
@@ -320,6 +320,9 @@ class TurnMachine:
             self.late_ends -= 1
             return
         if not event.ends_interaction:
+            return
+        if self.late_ends and not self.reply_pending:
+            self.late_ends -= 1  # nothing is owed: a reply given up on for quiet ends, late
             return
         self.reply_pending = False
         if self.state is State.SPEAKING:

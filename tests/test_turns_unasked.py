@@ -77,6 +77,17 @@ def test_a_late_end_that_comes_during_the_next_turn_is_still_the_unasked_replys(
     assert m.handle(AUDIO) == [PLAY, t.SetLed("speaking")]
 
 
+def test_a_late_end_while_it_still_plays_out_is_its_own_and_owes_nothing_after() -> None:
+    m = unasked()
+    m.handle(t.Timeout("quiet"))
+    assert m.handle(t.TurnComplete(waiting_for_input=True)) == []
+    assert m.handle(t.PlaybackDrained()) == ENDED
+    # That end was taken: the next turn's empty end is its own, and fails as ever.
+    m.handle(t.Press())
+    m.handle(t.Release())
+    assert t.PlayEarcon("error") in m.handle(t.TurnComplete())
+
+
 def test_audio_after_giving_up_while_it_still_plays_goes_on_and_is_watched_again() -> None:
     m = unasked()
     assert m.handle(t.Timeout("quiet")) == [GAVE_UP, t.EndReply()]
