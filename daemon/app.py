@@ -289,7 +289,7 @@ class App:
                 self.actions.handle(event)
             case protocol.Unknown():
                 log.debug("unknown server message keys %s ignored", ", ".join(event.keys))
-        if (turn := server_events.turn_event(event, self.turn_log.record)) is not None:
+        if (turn := server_events.turn_event(event, self.turn_log.notes)) is not None:
             self._feed(turn)
 
     def _send_tool_responses(self, responses: list[protocol.FunctionResponse]) -> None:

@@ -113,15 +113,26 @@ class TurnLog:
         self.record: TurnRecord | None = None
         self.total = 0
         self.outcomes: dict[str, int] = {}
+        self._between = TurnRecord(0, None)
+
+    @property
+    def notes(self) -> TurnRecord:
+        """Where the server's notes (transcripts, token counts) go: the open turn's record or,
+        between turns, one whose transcript the next reply nobody asked for takes over (its
+        transcript may come before its audio)."""
+        return self.record if self.record is not None else self._between
 
     def begin(self, pressed_at: float | None, now: float, *, underruns: int,
               overruns: int) -> TurnRecord:
         """A turn starts at `now` (its activityStart) for a press at `pressed_at`, or (None)
         the model begins a reply nobody asked for; the device counters are their totals now."""
         self.total += 1
+        between, self._between = self._between, TurnRecord(0, None)
         self.record = TurnRecord(self.total, pressed_at, activity_started_at=now,
                                  underruns_at_start=underruns, overruns_at_start=overruns,
                                  unasked=pressed_at is None)
+        if self.record.unasked:
+            self.record.output_text = between.output_text
         return self.record
 
     def end(self, outcome: str, interrupted: bool, *, samples_sent: int, underruns: int,

@@ -76,6 +76,9 @@ def test_a_slow_commands_result_spoken_after_the_turn_is_heard(
     assert [r["PTTD_UNASKED"] for r in records] == ["no", "yes", "no"]
     unasked = records[1]
     assert unasked["PTTD_OUTCOME"] == "completed" and unasked["PTTD_TURN"] == "2"
+    # What the model said, though its transcript came before its audio.
+    assert unasked["PTTD_OUTPUT_TEXT"] == ('porch_light: {"exit_status": 0, '
+                                           '"output": "the porch light is on\\n"}')
     assert unasked["PTTD_REPLY_S"] == f"{sum(map(len, result)) / 2 / OUTPUT_RATE:.2f}"
     # No press, nothing sent: no press-to-start figure, and not the last turn's audio.
     assert unasked["PTTD_PRESS_TO_START_MS"] == "" and unasked["PTTD_AUDIO_SENT_S"] == "0.00"

@@ -97,3 +97,16 @@ def test_a_reply_nobody_asked_for_is_a_turn_of_its_own_marked_unasked() -> None:
     assert f["PTTD_REPLY_S"] == "1.00"
     assert rec.summary().startswith("turn 2 (unasked) completed, ")
     assert turns.total == 2 and turns.outcomes == {"completed": 2}
+
+
+def test_a_transcript_that_comes_before_an_unasked_replys_audio_is_its_own() -> None:
+    turns = TurnLog()
+    turns.notes.output_text.append("stray")
+    asked = turns.begin(1.0, 1.0, underruns=0, overruns=0)
+    assert turns.notes is asked and asked.output_text == []     # a press starts afresh
+    turns.end("completed", False, samples_sent=0, underruns=0, overruns=0)
+    turns.notes.output_text.append("The porch light is on.")
+    unasked = turns.begin(None, 2.0, underruns=0, overruns=0)
+    assert unasked.fields()["PTTD_OUTPUT_TEXT"] == "The porch light is on."
+    turns.end("completed", False, samples_sent=0, underruns=0, overruns=0)
+    assert turns.notes.output_text == []

@@ -163,20 +163,20 @@ class Replies(Core):
     async def _reply(self, s: Session, pcm: bytes | None, text: str,
                      previous: asyncio.Task[None] | None, follow_up: bool) -> None:
         """Replies run one after another; cancelling one (barge-in) cancels those queued."""
-        entry: dict[str, Any] = ({"role": "user", "audio_ms": len(pcm) // _BYTES_PER_MS_IN}
-                                 if pcm is not None else {"role": "user", "text": text})
-        if follow_up:
-            entry = {}  # the toolResponse it follows is in the history already
+        entry: dict[str, Any] | None = None   # a follow-up's toolResponse is in the history
+        if not follow_up:
+            entry = ({"role": "user", "audio_ms": len(pcm) // _BYTES_PER_MS_IN}
+                     if pcm is not None else {"role": "user", "text": text})
         try:
             if previous is not None and not previous.done():
                 await asyncio.wait([previous])
         except asyncio.CancelledError:
             if previous is not None:
                 previous.cancel()
-            if entry:
+            if entry is not None:
                 s.history.append(entry)
             raise
-        if entry:
+        if entry is not None:
             s.history.append(entry)
         with contextlib.suppress(ConnectionClosed):
             await self._reply_body(s, pcm, text, follow_up)
