@@ -44,15 +44,17 @@ def played_in_order(chunks: list[bytes], heard: bytes) -> bool:
     return True
 
 
-@pytest.mark.parametrize("tools_emu", [(
-    ScriptedTurn("Turn on the porch light.", (ScriptedCall("porch_light"),), later=True),
-)], indirect=True)
+@pytest.mark.parametrize("tools_emu", [
+    (ScriptedTurn("Turn on the porch light.", (ScriptedCall("porch_light"),), later=True),),
+    (ScriptedTurn("Turn on the porch light.", (ScriptedCall("porch_light"),), later=True,
+                  ack=""),),
+], indirect=True, ids=["one-moment", "call-alone"])
 def test_a_slow_commands_result_spoken_after_the_turn_is_heard(
         tmp_path: Path, counter_sink: SimSink, tools_emu: EmulatorThread) -> None:
     with DaemonRig(tmp_path, counter_sink, tools_emu, config=PORCH, journal=True) as d:
         d.wait_ready()
-        # The model calls the command, says "One moment." and ends its turn: the turn is over
-        # while the command still runs.
+        # The model calls the command, says "One moment." (or nothing) and ends its turn: the
+        # turn is over, and not as a failure, while the command still runs.
         assert turn(d)["outcomes"] == {"completed": 1}
         asked_over = time.monotonic()
         before = len(counter_sink.written())
@@ -74,6 +76,8 @@ def test_a_slow_commands_result_spoken_after_the_turn_is_heard(
     assert any("STATUS=speaking" in n for at, n in d.notifications if at > asked_over)
     records = d.turn_records()
     assert [r["PTTD_UNASKED"] for r in records] == ["no", "yes", "no"]
+    # The turn that called has its answer in the call (not "the model chose not to answer").
+    assert records[0]["PTTD_OUTCOME"] == "completed"
     unasked = records[1]
     assert unasked["PTTD_OUTCOME"] == "completed" and unasked["PTTD_TURN"] == "2"
     # What the model said, though its transcript came before its audio.

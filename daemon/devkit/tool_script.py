@@ -7,7 +7,8 @@ made. The emulator waits for the answers, then speaks a short reply naming them,
 `pttd demo --tools` sees the whole round: call, answer, spoken confirmation.
 
 A `later` turn is what the service does with NON_BLOCKING functions: the model does not wait
-for the answers. It says "One moment." and ends its turn (turnComplete); each toolResponse
+for the answers. It says "One moment." (or its `ack`; "" says nothing) and ends its turn
+(turnComplete); each toolResponse
 that comes back afterwards, unless its `scheduling` is SILENT, starts a model turn of its own
 that speaks the answer, with no user turn before it (WHEN_IDLE: after what is being said;
 INTERRUPT: cutting it off), as the service does (docs/DESIGN.md, "Replies nobody asked for").
@@ -18,7 +19,7 @@ INTERRUPT: cutting it off), as the service does (docs/DESIGN.md, "Replies nobody
 
 A script file (`pttd emulator --tool-script FILE`) is a JSON list of turns:
 `[{"heard": "...", "calls": [{"name": "set_volume", "args": {"percent": 30}}]}]`, and
-`"later": true` in a turn makes it a `later` one.
+`"later": true` in a turn makes it a `later` one, and `"ack"` sets what it says first.
 """
 
 from __future__ import annotations
@@ -48,11 +49,13 @@ class ScriptedCall:
 @dataclass(frozen=True)
 class ScriptedTurn:
     """What the user said in one turn, and the calls made in answer; `later`: the answers
-    are spoken in model turns of their own, when they come (NON_BLOCKING)."""
+    are spoken in model turns of their own, when they come (NON_BLOCKING), after the model
+    says `ack` ("": nothing) and ends this one."""
 
     heard: str
     calls: tuple[ScriptedCall, ...]
     later: bool = False
+    ack: str = ACK
 
 
 # `pttd emulator --mode tools`: the turns of `pttd demo --tools`.
@@ -70,7 +73,8 @@ def load_script(path: str) -> tuple[ScriptedTurn, ...]:
         body = json.loads(Path(path).read_text(encoding="utf-8"))
         return tuple(ScriptedTurn(str(t.get("heard", "")), tuple(
             ScriptedCall(c["name"], dict(c.get("args", {})), c.get("cancel_after_s"))
-            for c in t["calls"]), bool(t.get("later", False))) for t in body)
+            for c in t["calls"]), bool(t.get("later", False)), str(t.get("ack", ACK)))
+            for t in body)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{path}: not a tool script ({type(exc).__name__}: {exc}); see "
                          "daemon/devkit/tool_script.py") from None
@@ -142,7 +146,7 @@ class ToolPlayer:
                 self.cancelled.append(call_id)
                 await send(session, {"toolCallCancellation": {"ids": [call_id]}})
         if turn.later:
-            return turn.heard, ACK
+            return turn.heard, turn.ack
         if waits:
             tasks = [asyncio.ensure_future(self._answered[i].wait()) for i in waits]
             _, late = await asyncio.wait(tasks, timeout=self.wait_s)

@@ -209,11 +209,12 @@ class Replies(Core):
             await self._send(s, {"serverContent": {"inputTranscription": {
                 "text": heard, "finished": True}}})
         out_ms = 0
-        if s.modality == "TEXT" or o.mode == "text":
+        # An empty answer: a scripted turn the model answers with its calls alone.
+        if answer and (s.modality == "TEXT" or o.mode == "text"):
             for piece in (answer[: len(answer) // 2], answer[len(answer) // 2:]):
                 await self._wait_unstalled(s)
                 await self._send(s, {"serverContent": {"modelTurn": {"parts": [{"text": piece}]}}})
-        else:
+        elif answer:
             if s.transcribe_out:
                 await self._send(s, {"serverContent": {"outputTranscription": {"text": answer}}})
             out = _echo_audio(pcm) if pcm else _tone(min(2000, 200 + 20 * len(text)))
