@@ -8,17 +8,17 @@ made. The emulator waits for the answers, then speaks a short reply naming them,
 
 A `later` turn is what the service does with NON_BLOCKING functions: the model does not wait
 for the answers. It says "One moment." (or its `ack`; "" says nothing) and ends its turn
-(turnComplete); each toolResponse
-that comes back afterwards, unless its `scheduling` is SILENT, starts a model turn of its own
-that speaks the answer, with no user turn before it (WHEN_IDLE: after what is being said;
-INTERRUPT: cutting it off), as the service does (docs/DESIGN.md, "Replies nobody asked for").
+(turnComplete); each toolResponse that comes back afterwards, unless its `scheduling` is
+SILENT, starts a model turn of its own that speaks the answer, with no user turn before it
+(WHEN_IDLE: after what is being said; INTERRUPT: cutting it off), as the service does
+(docs/DESIGN.md, "Replies nobody asked for").
 
     turns = (ScriptedTurn("set a tea timer for five seconds",
                           (ScriptedCall("set_timer", {"seconds": 5, "label": "tea"}),)),)
     EmulatorThread(EmulatorOptions(tool_turns=turns))    # or: pttd emulator --mode tools
 
 A script file (`pttd emulator --tool-script FILE`) is a JSON list of turns:
-`[{"heard": "...", "calls": [{"name": "set_volume", "args": {"percent": 30}}]}]`, and
+`[{"heard": "...", "calls": [{"name": "set_volume", "args": {"percent": 30}}]}]`;
 `"later": true` in a turn makes it a `later` one, and `"ack"` sets what it says first.
 """
 
