@@ -26,7 +26,8 @@ Rules a user relies on:
   So does audio that follows a reply the server had already ended, while that one plays out.
   Such a reply also ends by itself once a look every REPLY_QUIET_S finds no audio came since
   the last and what came has played, so a server that never ends it cannot keep the speaker
-  from the next turn. Audio while listening (the microphone is open) or offline is dropped.
+  from the next turn. Audio while listening (the microphone is open) or offline is dropped;
+  a reply begun while listening is one barged into (its end is owed, as above).
 - A press while offline plays the error earcon and shows the error LED; nothing crashes and the
   session keeps reconnecting by itself.
 - Words the user spoke are never dropped silently: a turn whose audio could not be sent, or
@@ -128,7 +129,6 @@ class TurnMachine:
         # The reply playing was not asked for: its end is watched for quiet (WatchQuiet), and
         # `heard` says audio came since the watch last looked.
         self.watching = self.watch_armed = self.heard = False
-        self.said_dropped = False  # audio dropped while listening was logged this turn
 
     @property
     def accepts_audio(self) -> bool:
@@ -164,7 +164,7 @@ class TurnMachine:
 
     def _start_turn(self, out: list[Action], *, barge_in: bool = False) -> None:
         self.turn_open = True
-        self.got_reply = self.said_dropped = False
+        self.got_reply = False
         out.append(StartStreaming())
         if barge_in:
             # After activityStart, which is one non-blocking send: the playback thread's ALSA
@@ -258,9 +258,9 @@ class TurnMachine:
     def _reply_audio(self, event: ReplyAudio, out: list[Action]) -> None:
         if not self.accepts_audio:
             # A stale reply's, or the microphone is open, or offline: dropped unheard.
-            if self.state is State.LISTENING and not self.stale_replies \
-                    and self.audio_replies and not self.said_dropped:
-                self.said_dropped = True
+            if self.state is State.LISTENING and not self.stale_replies and self.audio_replies:
+                # A reply begun while the user speaks is one barged into: its end is owed.
+                self.stale_replies += 1
                 out.append(Log("info", "model audio dropped: it came while the button is held"))
             return
         if self.state is State.IDLE:

@@ -14,6 +14,7 @@ BEGINS = [t.UnaskedReply(), PLAY, t.SetLed("speaking"), t.WatchQuiet(REPLY_QUIET
 GAVE_UP = t.Log("info", f"the server did not end the reply; it ends after {REPLY_QUIET_S:g} s "
                         "without audio")
 ENDED = [t.CancelTimer(), t.TurnEnded("completed"), t.SetLed("idle")]
+DROPPED = t.Log("info", "model audio dropped: it came while the button is held")
 
 
 def unasked() -> TurnMachine:
@@ -126,8 +127,32 @@ def test_a_press_after_its_end_while_it_plays_out_owes_nothing() -> None:
     m.handle(t.TurnComplete())
     m.handle(t.Press())
     assert m.stale_replies == 0
-    assert m.handle(AUDIO) == [t.Log("info", "model audio dropped: it came while the button "
-                                             "is held")]
+    assert m.handle(AUDIO) == [DROPPED]
+
+
+def test_a_reply_begun_while_listening_is_dropped_and_its_end_is_not_the_new_turns() -> None:
+    m = ready()
+    m.handle(t.Press())
+    assert m.handle(AUDIO) == [DROPPED]
+    assert m.handle(AUDIO) == []                       # logged once
+    m.handle(t.Release())
+    # Its end, arriving after the release, does not end the user's turn without a reply.
+    assert m.handle(t.TurnComplete()) == []
+    assert m.state is State.THINKING
+    assert m.handle(AUDIO) == [PLAY, t.SetLed("speaking")]
+
+
+def test_once_the_dropped_reply_has_ended_the_next_ones_audio_is_dropped_and_logged_too() -> None:
+    m = ready()
+    m.handle(t.Press())
+    m.handle(AUDIO)
+    assert m.handle(t.TurnComplete()) == []            # the dropped reply's end, while held
+    assert m.handle(AUDIO) == [DROPPED]
+    assert m.handle(t.Interrupted()) == []
+    assert m.handle(t.TurnComplete()) == []
+    m.handle(t.Release())
+    # Nothing more is owed: the new turn's own empty end fails as ever.
+    assert t.PlayEarcon("error") in m.handle(t.TurnComplete(reason="RESPONSE_REJECTED"))
 
 
 def test_the_server_interrupting_it_stops_it_and_its_rest_stays_stale() -> None:
