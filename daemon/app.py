@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import signal
 import time
@@ -64,7 +65,8 @@ class App:
         self.ring = capture_ring(a)
         self.capture = Capture(a, self.ring, on_status=self._device_status("microphone"))
         self.playback = Playback(a, cfg.earcons, on_status=self._device_status("speaker"),
-                                 on_drained=self._threadsafe(self._drained))
+                                 on_drained=self._threadsafe(
+                                     functools.partial(self._feed, turns.PlaybackDrained())))
         self.playback.on_written = self.stats.receive_to_alsa.record
         self.playback.on_prebuffered = self.stats.prebuffer_wait.record
         self.led = self._open_led(cfg)
@@ -73,7 +75,8 @@ class App:
                                on_state=self._on_session_state,
                                tools=self.actions.declarations())
         self.sender = Sender(self.live, self.capture, self.ring, self.stats,
-                             on_failed=self._send_failed, tail_ms=a.tail_ms)
+                             on_failed=lambda why: self._feed(turns.SendFailed(why)),
+                             tail_ms=a.tail_ms)
         self.machine = turns.TurnMachine(audio_replies=cfg.live.response_modality == "AUDIO",
                                          button_mode=cfg.button.mode,
                                          may_stay_silent=models.proactive(cfg.live))
@@ -137,7 +140,7 @@ class App:
     def _open_button(self) -> ButtonInput | None:
         try:
             return ButtonInput(self.cfg.button, self._threadsafe(self._pressed),
-                               self._threadsafe(self._released))
+                               self._threadsafe(functools.partial(self._feed, turns.Release())))
         except Exception as exc:  # gpiozero raises many kinds: no factory, pin in use, ...
             self.problem = f"button on {self.cfg.button.pin} unavailable"
             log.error("button on %s unavailable (%s: %s); pttd runs without it: `pttd press` "
@@ -251,7 +254,7 @@ class App:
         if command == "press":
             self._pressed(time.monotonic())
         elif command == "release":
-            self._released()
+            self._feed(turns.Release())
         elif command != "status":
             return {"ok": False, "error": f"unknown command {command!r}; "
                                           "use press, release or status"}
@@ -264,15 +267,6 @@ class App:
             return
         self._edge = edge if edge is not None else time.monotonic()
         self._feed(turns.Press())
-
-    def _released(self) -> None:
-        self._feed(turns.Release())
-
-    def _drained(self) -> None:
-        self._feed(turns.PlaybackDrained())
-
-    def _send_failed(self, reason: str) -> None:
-        self._feed(turns.SendFailed(reason))
 
     def _device_status(self, what: str) -> Callable[[bool, str], None]:
         """The device thread's `on_status` for the microphone or the speaker."""
@@ -295,9 +289,8 @@ class App:
                 self.actions.handle(event)
             case protocol.Unknown():
                 log.debug("unknown server message keys %s ignored", ", ".join(event.keys))
-            case _:
-                if (turn := server_events.turn_event(event, self.turn_log.record)) is not None:
-                    self._feed(turn)
+        if (turn := server_events.turn_event(event, self.turn_log.notes)) is not None:
+            self._feed(turn)
 
     def _send_tool_responses(self, responses: list[protocol.FunctionResponse]) -> None:
         """The one way function results go back to the model (daemon/actions)."""
@@ -319,8 +312,7 @@ class App:
     def _execute(self, action: turns.Action) -> None:
         match action:
             case turns.StartStreaming():
-                self.turn_log.begin(self._edge, time.monotonic(), underruns=self.playback.underruns,
-                                 overruns=self.capture.overruns + self.ring.overruns)
+                self.turn_log.begin(self._edge, time.monotonic(), **self._counters())
                 self.sender.start_turn(self._edge, self.cfg.audio.preroll_ms)
                 self._arm_timer(self.cfg.button.max_turn_s, turns.Timeout("max_turn"))
             case turns.StopStreaming():
@@ -334,6 +326,10 @@ class App:
                 self.playback.stop_now()
             case turns.PlayAudio():
                 self._play(action)
+            case turns.UnaskedReply():
+                self.turn_log.begin(None, time.monotonic(), **self._counters())
+            case turns.WatchQuiet():
+                self._arm_timer(action.seconds, turns.Timeout("quiet"))
             case turns.EndReply():
                 self.playback.end_reply()
             case turns.PlayEarcon():
@@ -355,6 +351,11 @@ class App:
             self.stats.release_to_first_audio.record(rec.released_at, now)
         self.playback.feed(audio.data, now, audio.rate)
 
+    def _counters(self) -> dict[str, int]:
+        """The device counters' totals now, which a turn record keeps the growth of."""
+        return {"underruns": self.playback.underruns,
+                "overruns": self.capture.overruns + self.ring.overruns}
+
     def _arm_timer(self, seconds: float, event: turns.Event) -> None:
         self._cancel_timer()
         if self._loop is not None:
@@ -368,8 +369,7 @@ class App:
     def _end_record(self, outcome: str, interrupted: bool) -> None:
         self._cancel_timer()
         rec = self.turn_log.end(outcome, interrupted, samples_sent=self.sender.samples_sent,
-                             underruns=self.playback.underruns,
-                             overruns=self.capture.overruns + self.ring.overruns)
+                                **self._counters())
         if rec is None:
             return
         log.log(logging.WARNING if rec.kind == "failed" else logging.INFO, rec.summary(),

@@ -37,4 +37,6 @@ def turn_event(event: live.Event, record: TurnRecord | None) -> turns.Event | No
                                       event.ends_interaction)
         case live.Interrupted():
             return turns.Interrupted()
+        case live.ToolCall():
+            return turns.ToolCalled()
     return None

@@ -57,6 +57,20 @@ class SetLed:
 
 
 @dataclass(frozen=True, slots=True)
+class UnaskedReply:
+    """A reply no press asked for begins (the model speaks a slow function's result, or
+    proactive audio): open a turn record for it, marked as such."""
+
+
+@dataclass(frozen=True, slots=True)
+class WatchQuiet:
+    """Arm the turn timer for Timeout("quiet") in `seconds`: a reply nobody asked for must end
+    even if the server never says it has."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class CancelTimer:
     """Stop the pending turn timer: what it guarded has happened."""
 
@@ -78,4 +92,4 @@ class TurnEnded:
 
 
 Action = (StartStreaming | StopStreaming | CancelStreaming | StopPlayback | PlayAudio | EndReply
-          | PlayEarcon | SetLed | CancelTimer | Log | TurnEnded)
+          | PlayEarcon | SetLed | UnaskedReply | WatchQuiet | CancelTimer | Log | TurnEnded)

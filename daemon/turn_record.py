@@ -21,7 +21,7 @@ class TurnRecord:
     """Filled in as a turn goes; `fields()` becomes the PTTD_* fields of one journal entry."""
 
     turn: int
-    pressed_at: float
+    pressed_at: float | None                # None: a reply nobody asked for (no press)
     activity_started_at: float | None = None
     released_at: float | None = None
     first_audio_at: float | None = None
@@ -38,6 +38,7 @@ class TurnRecord:
     usage: UsageMetadata | None = None      # the server's token counts for the reply
     end_reason: str = ""                    # its turnCompleteReason
     waiting_for_input: bool = False
+    unasked: bool = False                   # the model spoke with no press (see turns.py)
 
     def reply_audio(self, nbytes: int, rate: int, now: float) -> bool:
         """Count `nbytes` of PCM16 reply played at `rate`; True for the turn's first audio."""
@@ -53,7 +54,7 @@ class TurnRecord:
         this turn added)."""
         self.outcome = outcome
         self.interrupted = interrupted
-        self.samples_sent = samples_sent
+        self.samples_sent = 0 if self.unasked else samples_sent  # the sender's is the last turn's
         self.underruns = underruns - self.underruns_at_start
         self.overruns = overruns - self.overruns_at_start
 
@@ -85,11 +86,13 @@ class TurnRecord:
             "PTTD_TOTAL_TOKENS": str(self.usage.total_tokens) if self.usage else "",
             "PTTD_TURN_COMPLETE_REASON": self.end_reason,
             "PTTD_WAITING_FOR_INPUT": "yes" if self.waiting_for_input else "no",
+            "PTTD_UNASKED": "yes" if self.unasked else "no",
         }
 
     def summary(self) -> str:
         f = self.fields()
-        parts = [f"turn {self.turn} {self.outcome}", f"sent {f['PTTD_AUDIO_SENT_S']} s"]
+        unasked = " (unasked)" if self.unasked else ""
+        parts = [f"turn {self.turn}{unasked} {self.outcome}", f"sent {f['PTTD_AUDIO_SENT_S']} s"]
         if f["PTTD_PRESS_TO_START_MS"]:
             parts.append(f"press->start {f['PTTD_PRESS_TO_START_MS']} ms")
         if f["PTTD_RELEASE_TO_REPLY_MS"]:
@@ -110,14 +113,26 @@ class TurnLog:
         self.record: TurnRecord | None = None
         self.total = 0
         self.outcomes: dict[str, int] = {}
+        self._between = TurnRecord(0, None)
 
-    def begin(self, pressed_at: float, now: float, *, underruns: int,
+    @property
+    def notes(self) -> TurnRecord:
+        """Where the server's notes (transcripts, token counts) go: the open turn's record or,
+        between turns, one whose transcript the next reply nobody asked for takes over (its
+        transcript may come before its audio)."""
+        return self.record if self.record is not None else self._between
+
+    def begin(self, pressed_at: float | None, now: float, *, underruns: int,
               overruns: int) -> TurnRecord:
-        """A turn starts at `now` (its activityStart) for a press at `pressed_at`; the device
-        counters are their totals now."""
+        """A turn starts at `now` (its activityStart) for a press at `pressed_at`, or (None)
+        the model begins a reply nobody asked for; the device counters are their totals now."""
         self.total += 1
+        between, self._between = self._between, TurnRecord(0, None)
         self.record = TurnRecord(self.total, pressed_at, activity_started_at=now,
-                                 underruns_at_start=underruns, overruns_at_start=overruns)
+                                 underruns_at_start=underruns, overruns_at_start=overruns,
+                                 unasked=pressed_at is None)
+        if self.record.unasked:
+            self.record.output_text = between.output_text
         return self.record
 
     def end(self, outcome: str, interrupted: bool, *, samples_sent: int, underruns: int,

@@ -14,10 +14,20 @@ Rules a user relies on:
   of the new reply, is the old one's (the server sends in order). When the server had already
   ended the old reply (replies arrive faster than they play, so this is the usual case),
   nothing is owed.
+- A turn the model answers with a function call alone has its answer: its turnComplete ends it
+  quietly (the model may speak the result later, unasked).
 - A turn the model ends without a reply on purpose (waitingForInput, NEED_MORE_INPUT, or
   silence where proactive audio lets it choose not to answer) ends quietly; one it ends
   without a reply for another reason fails with the error earcon and the reason. A
   turnComplete whose interactionStatus is not IDLE ends nothing: more output may follow.
+- Reply audio that arrives while idle is a reply nobody asked for (the model speaks the
+  result of a function it ran in the background, or proactive audio): it plays and shows as
+  speaking like any reply, a press barges into it, and it ends on the server's turnComplete.
+  So does audio that follows a reply the server had already ended, while that one plays out.
+  Such a reply also ends by itself once a look every REPLY_QUIET_S finds no audio came since
+  the last and what came has played, so a server that never ends it cannot keep the speaker
+  from the next turn. Audio while listening (the microphone is open) or offline is dropped;
+  a reply begun while listening is one barged into (its end is owed, as above).
 - A press while offline plays the error earcon and shows the error LED; nothing crashes and the
   session keeps reconnecting by itself.
 - Words the user spoke are never dropped silently: a turn whose audio could not be sent, or
@@ -27,8 +37,8 @@ Rules a user relies on:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
+from typing import Final
 
 from daemon.turn_actions import (
     Action,
@@ -43,15 +53,38 @@ from daemon.turn_actions import (
     StopPlayback,
     StopStreaming,
     TurnEnded,
+    UnaskedReply,
+    WatchQuiet,
+)
+from daemon.turn_events import (
+    DeviceStatus,
+    Event,
+    Interrupted,
+    PlaybackDrained,
+    Press,
+    Release,
+    ReplyAudio,
+    ReplyText,
+    SendFailed,
+    SessionLost,
+    SessionReady,
+    Timeout,
+    ToolCalled,
+    TurnComplete,
 )
 
 __all__ = [
     "Action", "CancelStreaming", "CancelTimer", "DeviceStatus", "EndReply", "Event",
     "Interrupted", "Log", "PlayAudio", "PlayEarcon", "PlaybackDrained",
     "Press", "Release", "ReplyAudio", "ReplyText", "SendFailed", "SessionLost", "SessionReady",
-    "SetLed", "StartStreaming", "State", "StopPlayback", "StopStreaming", "Timeout",
-    "TurnComplete", "TurnEnded", "TurnMachine",
+    "SetLed", "StartStreaming", "State", "StopPlayback", "StopStreaming", "Timeout", "ToolCalled",
+    "TurnComplete", "TurnEnded", "TurnMachine", "UnaskedReply", "WatchQuiet",
 ]
+
+
+# How often a reply nobody asked for is looked at for quiet: unless the server ends it first, it
+# ends at the first look that finds no audio came since the last.
+REPLY_QUIET_S: Final = 2.0
 
 
 class State(Enum):
@@ -60,98 +93,6 @@ class State(Enum):
     LISTENING = "listening"
     THINKING = "thinking"
     SPEAKING = "speaking"
-
-
-# ---------------------------------------------------------------- events
-
-
-@dataclass(frozen=True, slots=True)
-class Press:
-    """The button went down (or `pttd press`), already debounced and confirmed."""
-
-
-@dataclass(frozen=True, slots=True)
-class Release:
-    """The button came up: the user has finished speaking."""
-
-
-@dataclass(frozen=True, slots=True)
-class SessionReady:
-    """The Live session is set up and can take a turn."""
-
-
-@dataclass(frozen=True, slots=True)
-class SessionLost:
-    """The session went away; `state` is what the client is doing about it."""
-
-    state: str = "offline"
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceStatus:
-    """A microphone or speaker came online or went offline."""
-
-    device: str  # "microphone" | "speaker"
-    online: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SendFailed:
-    """Audio or an activity marker could not be sent; the turn cannot go on."""
-
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyAudio:
-    """A chunk of the spoken reply arrived: PCM16LE mono at `rate`, played if it is due."""
-
-    data: bytes
-    rate: int
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyText:
-    """Reply text arrived: the server answered, even if not aloud."""
-
-
-@dataclass(frozen=True, slots=True)
-class TurnComplete:
-    """The server closed the turn; `reason` is its turnCompleteReason, if any.
-
-    `waiting_for_input`: the model waits for the user to go on (no reply is owed);
-    `ends_interaction` False: more output may still follow (interactionStatus not IDLE).
-    """
-
-    reason: str | None = None
-    waiting_for_input: bool = False
-    ends_interaction: bool = True
-
-    @property
-    def plain(self) -> bool:
-        """Says nothing beyond "this reply is over": what an interrupted reply's end looks like."""
-        return self.reason is None and not self.waiting_for_input and self.ends_interaction
-
-
-@dataclass(frozen=True, slots=True)
-class Interrupted:
-    """The server says it stopped generating the reply early."""
-
-
-@dataclass(frozen=True, slots=True)
-class PlaybackDrained:
-    """The speaker has played out everything it was given."""
-
-
-@dataclass(frozen=True, slots=True)
-class Timeout:
-    """A turn timer fired; `kind` says which."""
-
-    kind: str  # "max_turn": held too long | "no_reply": the server never answered
-
-
-Event = (Press | Release | SessionReady | SessionLost | DeviceStatus | SendFailed | ReplyAudio
-         | ReplyText | TurnComplete | Interrupted | PlaybackDrained | Timeout)
 
 
 class TurnMachine:
@@ -185,12 +126,16 @@ class TurnMachine:
         # The server still owes the end (turnComplete) of the reply to the last activity sent.
         self.reply_pending = False
         self.got_reply = False
+        # The reply playing was not asked for: its end is watched for quiet (WatchQuiet), and
+        # `heard` says audio came since the watch last looked.
+        self.watching = self.watch_armed = self.heard = False
 
     @property
     def accepts_audio(self) -> bool:
-        """Reply audio arriving now is due (a reply is owed and it is not a stale one's)."""
+        """Reply audio arriving now is played (it is not a stale reply's, and the microphone
+        is not open)."""
         return (self.audio_replies and self.stale_replies == 0
-                and self.state in (State.THINKING, State.SPEAKING))
+                and self.state in (State.IDLE, State.THINKING, State.SPEAKING))
 
     @property
     def _can_listen(self) -> bool:
@@ -209,6 +154,7 @@ class TurnMachine:
             out.append(CancelTimer())
             out.append(TurnEnded(outcome, interrupted))
         self.got_reply = False
+        self.watching = self.watch_armed = self.heard = False
 
     def _fail(self, reason: str, out: list[Action]) -> None:
         out.append(PlayEarcon("error"))
@@ -241,6 +187,8 @@ class TurnMachine:
                 if self.state is State.LISTENING:
                     out.append(Log("info", "turn reached button.max_turn_s; sent as if released"))
                     self._finish_listening(out)
+            case Timeout(kind="quiet"):
+                self._quiet(out)
             case Timeout():
                 if self.state is State.THINKING:
                     self._fail("no reply from the server", out)
@@ -261,7 +209,7 @@ class TurnMachine:
                     self._go(self._rest(), out)
             case ReplyAudio():
                 self._reply_audio(event, out)
-            case ReplyText():
+            case ReplyText() | ToolCalled():
                 if self.stale_replies == 0 and self.state is State.THINKING:
                     self.got_reply = True
                     self.late_ends = 0
@@ -309,12 +257,49 @@ class TurnMachine:
 
     def _reply_audio(self, event: ReplyAudio, out: list[Action]) -> None:
         if not self.accepts_audio:
-            return  # a stale reply's, or no reply is owed: dropped unheard
+            # A stale reply's, or the microphone is open, or offline: dropped unheard.
+            if self.state is State.LISTENING and not self.stale_replies and self.audio_replies:
+                # A reply begun while the user speaks is one barged into: its end is owed.
+                self.stale_replies += 1
+                out.append(Log("info", "model audio dropped: it came while the button is held"))
+            return
+        if self.state is State.IDLE:
+            self.turn_open = True
+            out.append(UnaskedReply())
+        if self.state is State.IDLE or (self.state is State.SPEAKING and not self.reply_pending):
+            # Nobody asked (or the server had ended the reply): it ends on the server's
+            # turnComplete again, or on quiet.
+            self.reply_pending = self.watching = True
         self.got_reply = True
         self.late_ends = 0
         out.append(PlayAudio(event.data, event.rate))
-        if self.state is State.THINKING:
+        if self.state is not State.SPEAKING:
             self._go(State.SPEAKING, out)
+        if self.watch_armed:
+            self.heard = True
+        elif self.watching:
+            self._watch(out)
+
+    def _watch(self, out: list[Action]) -> None:
+        self.watch_armed, self.heard = True, False
+        out.append(WatchQuiet(REPLY_QUIET_S))
+
+    def _quiet(self, out: list[Action]) -> None:
+        """The watch looks: audio came since (look again later), or the server ended the reply
+        (it ends when played), or give up on the server's end and play out what came."""
+        if self.state is not State.SPEAKING or not self.watch_armed:
+            return
+        self.watch_armed = False
+        if not self.reply_pending:
+            return
+        if self.heard:
+            self._watch(out)
+            return
+        out.append(Log("info", f"the server did not end the reply; it ends "
+                               f"after {REPLY_QUIET_S:g} s without audio"))
+        self.reply_pending = False
+        self.late_ends += 1  # the server's end, if it still comes, is this reply's
+        out.append(EndReply())
 
     def _server_interrupted(self, out: list[Action]) -> None:
         if self.stale_replies or (self.late_ends and not self.got_reply):
@@ -335,6 +320,9 @@ class TurnMachine:
             self.late_ends -= 1
             return
         if not event.ends_interaction:
+            return
+        if self.late_ends and not self.reply_pending:
+            self.late_ends -= 1  # nothing is owed: a reply given up on for quiet ends, late
             return
         self.reply_pending = False
         if self.state is State.SPEAKING:

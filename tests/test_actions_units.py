@@ -136,6 +136,11 @@ def test_tool_scripts_load_from_a_file_with_clear_errors(tmp_path: Path) -> None
         {"name": "change_volume", "args": {"delta": -10}, "cancel_after_s": 0.5}]}]))
     assert load_script(str(path)) == (ScriptedTurn("quieter", (
         ScriptedCall("change_volume", {"delta": -10}, 0.5),)),)
+    path.write_text(json.dumps([{"heard": "porch", "calls": [{"name": "porch"}],
+                                 "later": True}, {"heard": "shed", "calls": [], "later": True,
+                                                  "ack": ""}]))
+    assert load_script(str(path)) == (ScriptedTurn("porch", (ScriptedCall("porch"),), True),
+                                      ScriptedTurn("shed", (), True, ""))
     path.write_text('[{"calls": [{"args": {}}]}]')
     with pytest.raises(ValueError, match=r"script.json: not a tool script \(KeyError"):
         load_script(str(path))

@@ -182,7 +182,6 @@ def test_stall_is_detected_by_keepalive_and_the_session_replaced(
 @pytest.mark.parametrize(("fault", "kw", "needle"), [
     ("malformed", {}, "malformed"),
     ("unknown_only", {}, "unknown"),
-    ("oversize", {}, ""),
     ("bad_base64", {}, "base64"),
     ("odd_pcm", {}, ""),
     ("rate", {"rate": 16000}, "16000 hz"),
@@ -198,6 +197,28 @@ def test_bad_server_frames_are_logged_and_survived(
         recovered(d, fault, t0)
         press_works(d)
         clean(d, *([needle] if needle else []))
+        assert d.stop()[0] == 0
+
+
+def test_an_oversize_audio_frame_while_idle_plays_and_a_press_barges_into_it(
+        tmp_path: Path, counter_sink: SimSink, emu: EmulatorThread) -> None:
+    """A valid audio frame over 1 MiB (31 s of audio) with no turnComplete is survived and,
+    since model audio while idle is a reply nobody asked for, plays: a press cuts it like any
+    reply, and the turns after it work."""
+    with rig(tmp_path, counter_sink, emu) as d:
+        d.wait_ready()
+        t0 = time.monotonic()
+        emu.inject("oversize")
+        d.wait_state("speaking", timeout=10)
+        assert d.control("press")["state"] == "listening"
+        time.sleep(0.5)
+        d.control("release")
+        d.wait(lambda: completed(d) == 1, 20, "the turn that barged in to complete")
+        assert d.status()["outcomes"] == {"interrupted": 1, "completed": 1}
+        recovered(d, "oversize frame, barged into", t0)
+        press_works(d)
+        assert d.status()["outcomes"] == {"interrupted": 1, "completed": 2}
+        clean(d, "turn 1 (unasked) interrupted")
         assert d.stop()[0] == 0
 
 

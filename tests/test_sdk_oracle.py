@@ -20,6 +20,7 @@ from websockets.asyncio.client import connect
 from config import ContextTurn, LiveConfig
 from config.apikey import ApiKey
 from daemon.devkit.emulator import EmulatorThread
+from daemon.devkit.tool_script import ScriptedCall, ScriptedTurn
 from daemon.live import protocol as p
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden_sdk_client_frames.jsonl"
@@ -329,3 +330,58 @@ def test_sdk_sees_a_silent_barge_in_as_the_preview_models_send_it() -> None:
     assert sum(bool(c.turn_complete) for c in content) == 1 and content[-1].turn_complete
     heard = [c.input_transcription.text for c in content if c.input_transcription]
     assert heard[-1] == "<200 ms of audio>"
+
+
+def test_sdk_hears_a_non_blocking_functions_answer_in_a_model_turn_of_its_own() -> None:
+    """The emulator's `later` tool-script turns as the service runs NON_BLOCKING functions
+    (reference/live-api.md, toolResponse `scheduling`): the model calls, ends its turn without
+    waiting; a WHEN_IDLE answer is then spoken in a model turn with no user turn before it,
+    ending in turnComplete; a SILENT one is not spoken."""
+    declared = types.Tool(function_declarations=[types.FunctionDeclaration(
+        name="porch_light", description="Switch the porch light on.",
+        behavior=types.Behavior.NON_BLOCKING)])
+    turns = (ScriptedTurn("porch light on", (ScriptedCall("porch_light"),), later=True),
+             ScriptedTurn("and quietly", (ScriptedCall("porch_light"),), later=True))
+
+    async def answer(s: Any, call: types.FunctionCall,
+                     scheduling: types.FunctionResponseScheduling) -> list[Any]:
+        await s.send_tool_response(function_responses=[types.FunctionResponse(
+            id=call.id, name=call.name, response={"output": "on"}, scheduling=scheduling)])
+        return [m async for m in s.receive()]
+
+    async def main(url: str) -> tuple[list[Any], list[Any], list[Any]]:
+        client = sdk_client(url)
+        config = press_to_talk_config(tools=[declared],
+                                      output_audio_transcription=types.AudioTranscriptionConfig())
+        async with client.aio.live.connect(model="gemini-3.8-live", config=config) as s:
+            await s.send_realtime_input(activity_start=types.ActivityStart())
+            await s.send_realtime_input(activity_end=types.ActivityEnd())
+            asked = [m async for m in s.receive()]
+            call = next(m.tool_call for m in asked if m.tool_call).function_calls[0]
+            spoken = await answer(s, call, types.FunctionResponseScheduling.WHEN_IDLE)
+            await s.send_realtime_input(activity_start=types.ActivityStart())
+            await s.send_realtime_input(activity_end=types.ActivityEnd())
+            again = [m async for m in s.receive()]
+            call = next(m.tool_call for m in again if m.tool_call).function_calls[0]
+            await s.send_tool_response(function_responses=[types.FunctionResponse(
+                id=call.id, name=call.name, response={"output": "on"},
+                scheduling=types.FunctionResponseScheduling.SILENT)])
+            # Nothing is spoken for it: the next thing read is the next turn's answer.
+            await s.send_realtime_input(activity_start=types.ActivityStart())
+            await s.send_realtime_input(activity_end=types.ActivityEnd())
+            return asked, spoken, [m async for m in s.receive()]
+
+    with EmulatorThread(pace="burst", tool_turns=turns) as emu:
+        asked, spoken, after_silent = asyncio.run(main(emu.url))
+        assert_sdk_accepts_everything_sent(emu)
+    said = [m.server_content.output_transcription.text for m in asked
+            if m.server_content and m.server_content.output_transcription]
+    assert said == ["One moment."] and asked[-1].server_content.turn_complete
+    # The answer's turn: audio, what it says, and its end.
+    assert any(m.data for m in spoken) and spoken[-1].server_content.turn_complete
+    texts = [m.server_content.output_transcription.text for m in spoken
+             if m.server_content and m.server_content.output_transcription]
+    assert texts == ['porch_light: "on"']
+    # Had the SILENT answer been spoken, its turn would have come first.
+    assert not any(m.data for m in after_silent)
+    assert after_silent[-1].server_content.waiting_for_input is True

@@ -79,3 +79,9 @@ def test_between_turns_nothing_is_noted_and_the_machine_still_hears(
 def test_session_events_are_the_machine_s_or_none(event: live.Event,
                                                     expected: turns.Event | None) -> None:
     assert turn_event(event, record()) == expected
+
+
+def test_a_function_call_answers_the_turn_and_its_cancellation_means_nothing_to_it() -> None:
+    call = live.ToolCall((live.FunctionCall("call-1", "porch_light", {}),))
+    assert turn_event(call, None) == turns.ToolCalled()
+    assert turn_event(live.ToolCallCancellation(("call-1",)), None) is None

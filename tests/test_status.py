@@ -78,3 +78,35 @@ def test_only_the_first_reply_audio_of_a_turn_is_its_first() -> None:
     assert not rec.reply_audio(4800, 24000, now=1.3)
     assert rec.first_audio_at == 1.25 and rec.reply_s == pytest.approx(0.2)
     assert rec.fields()["PTTD_RELEASE_TO_REPLY_MS"] == "250"
+
+
+def test_a_reply_nobody_asked_for_is_a_turn_of_its_own_marked_unasked() -> None:
+    turns = TurnLog()
+    asked = turns.begin(1.0, 1.001, underruns=0, overruns=0)
+    turns.end("completed", False, samples_sent=16000, underruns=0, overruns=0)
+    assert asked.fields()["PTTD_UNASKED"] == "no"
+    rec = turns.begin(None, 5.0, underruns=3, overruns=0)
+    assert rec.reply_audio(48000, 24000, now=5.0)
+    turns.end("completed", False, samples_sent=16000, underruns=3, overruns=0)
+    f = rec.fields()
+    assert (f["PTTD_TURN"], f["PTTD_UNASKED"], f["PTTD_OUTCOME"]) == ("2", "yes", "completed")
+    # No press, no release, nothing sent (the sender's count is the last turn's): those
+    # figures are empty or zero rather than the last turn's.
+    assert f["PTTD_PRESS_TO_START_MS"] == f["PTTD_RELEASE_TO_REPLY_MS"] == ""
+    assert f["PTTD_AUDIO_SENT_S"] == "0.00"
+    assert f["PTTD_REPLY_S"] == "1.00"
+    assert rec.summary().startswith("turn 2 (unasked) completed, ")
+    assert turns.total == 2 and turns.outcomes == {"completed": 2}
+
+
+def test_a_transcript_that_comes_before_an_unasked_replys_audio_is_its_own() -> None:
+    turns = TurnLog()
+    turns.notes.output_text.append("stray")
+    asked = turns.begin(1.0, 1.0, underruns=0, overruns=0)
+    assert turns.notes is asked and asked.output_text == []     # a press starts afresh
+    turns.end("completed", False, samples_sent=0, underruns=0, overruns=0)
+    turns.notes.output_text.append("The porch light is on.")
+    unasked = turns.begin(None, 2.0, underruns=0, overruns=0)
+    assert unasked.fields()["PTTD_OUTPUT_TEXT"] == "The porch light is on."
+    turns.end("completed", False, samples_sent=0, underruns=0, overruns=0)
+    assert turns.notes.output_text == []

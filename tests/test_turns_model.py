@@ -12,10 +12,10 @@ from daemon import turns as t
 from daemon.turns import State, TurnMachine
 
 EVENTS = [t.Press(), t.Release(), t.SessionReady(), t.SessionLost(), AUDIO,
-          t.ReplyText(), t.TurnComplete(), t.Interrupted(),
+          t.ReplyText(), t.ToolCalled(), t.TurnComplete(), t.Interrupted(),
           t.TurnComplete(waiting_for_input=True), t.TurnComplete(reason="RESPONSE_REJECTED"),
           t.TurnComplete(ends_interaction=False),
-          t.PlaybackDrained(), t.Timeout("max_turn"), t.Timeout("no_reply"),
+          t.PlaybackDrained(), t.Timeout("max_turn"), t.Timeout("no_reply"), t.Timeout("quiet"),
           t.SendFailed("x"), t.DeviceStatus("microphone", False),
           t.DeviceStatus("microphone", True), t.DeviceStatus("speaker", False)]
 
@@ -29,6 +29,8 @@ class Machine(RuleBasedStateMachine):
         self.streaming = False
         self.started = 0
         self.ended = 0
+        # The speaker was told the reply is over (EndReply) or to stop, since its last audio.
+        self.told_end = True
 
     def _apply(self, event: t.Event) -> list[t.Action]:
         was, due = self.m.state, self.m.accepts_audio
@@ -39,8 +41,18 @@ class Machine(RuleBasedStateMachine):
             assert played[0].data is event.data
         else:
             assert played == [], "audio is played only when it arrives while a reply is due"
+        if played and was is State.IDLE:
+            # A reply nobody asked for: its record opens before its audio plays.
+            assert acts[0] == t.UnaskedReply() and acts[1] is played[0], acts
+            assert self.m.state is State.SPEAKING and t.SetLed("speaking") in acts
         for a in acts:
-            if isinstance(a, t.StartStreaming):
+            if isinstance(a, t.PlayAudio):
+                self.told_end = False
+            elif isinstance(a, t.EndReply | t.StopPlayback):
+                self.told_end = True
+            if isinstance(a, t.UnaskedReply):
+                self.started += 1
+            elif isinstance(a, t.StartStreaming):
                 assert not self.streaming, "two activityStarts without an activityEnd"
                 self.streaming = True
                 self.started += 1
@@ -89,6 +101,22 @@ class Machine(RuleBasedStateMachine):
         assert PLAY in self._apply(AUDIO), "the new turn's reply must play"
         assert self.m.state is State.SPEAKING
 
+    @precondition(lambda self: self.m.state is State.IDLE and not self.m.stale_replies)
+    @rule(chunks=st.integers(1, 3), server_ends=st.booleans())
+    def a_reply_nobody_asked_for(self, chunks: int, server_ends: bool) -> None:
+        """Played, then ended by the server or, if it never ends it, by quiet."""
+        for _ in range(chunks):
+            assert PLAY in self._apply(AUDIO)
+        assert self.m.state is State.SPEAKING and self.m.turn_open
+        if server_ends:
+            assert self._apply(t.TurnComplete()) == [t.EndReply()]
+        else:
+            while t.EndReply() not in self._apply(t.Timeout("quiet")):
+                assert self.m.watch_armed, "the watch gave up without ending the reply"
+        assert self.m.state is State.SPEAKING
+        assert t.TurnEnded("completed") in self._apply(t.PlaybackDrained())
+        assert self.m.state is State.IDLE
+
     @invariant()
     def audio_streams_only_inside_an_activity(self) -> None:
         assert self.streaming == (self.m.state is State.LISTENING)
@@ -98,10 +126,25 @@ class Machine(RuleBasedStateMachine):
         assert self.started - self.ended == (1 if self.m.turn_open else 0)
 
     @invariant()
-    def reply_audio_plays_whenever_a_reply_is_due(self) -> None:
-        """No wedge: once the user's turn is sent, nothing holds the reply's audio back."""
-        due = self.m.state in (State.THINKING, State.SPEAKING)
-        assert self.m.accepts_audio == due
+    def reply_audio_plays_unless_the_microphone_is_open_or_it_is_stale(self) -> None:
+        """No wedge: once the user's turn is sent nothing holds the reply's audio back, and
+        between turns the model is heard too; only a reply barged into (and not yet ended by
+        the server) is dropped, and never while a new reply is due."""
+        stale = self.m.stale_replies > 0
+        assert self.m.accepts_audio == (
+            self.m.state in (State.IDLE, State.THINKING, State.SPEAKING) and not stale)
+        if self.m.state in (State.THINKING, State.SPEAKING):
+            assert not stale
+
+    @invariant()
+    def speaking_always_ends_without_a_press(self) -> None:
+        """While speaking, the server owes the reply's end or the speaker was told it is over
+        (it drains); a reply nobody asked for is also watched for quiet."""
+        if self.m.state is State.SPEAKING:
+            assert self.m.turn_open, "a reply plays outside any turn record"
+            assert self.m.reply_pending or self.told_end
+            if self.m.watching and self.m.reply_pending:
+                assert self.m.watch_armed
 
     def teardown(self) -> None:
         # Whatever happened, the machine can come back to rest: the server ends its replies,

@@ -21,12 +21,16 @@ def test_reply_audio_is_played_while_a_reply_is_due() -> None:
     assert m.handle(t.TurnComplete()) == [t.EndReply()]
 
 
-def test_reply_audio_with_no_reply_due_is_dropped() -> None:
+def test_reply_audio_while_listening_or_in_a_text_session_is_dropped() -> None:
+    """(Audio while idle is a reply nobody asked for: tests/test_turns_unasked.py.)"""
     m = ready()
-    assert m.handle(AUDIO) == [] and m.state is State.IDLE
     m.handle(t.Press())
+    assert m.handle(AUDIO) == [t.Log("info", "model audio dropped: it came while the button "
+                                             "is held")]
     assert m.handle(AUDIO) == [] and m.state is State.LISTENING
     m = TurnMachine(audio_replies=False)
+    m.handle(t.SessionReady())
+    assert m.handle(AUDIO) == [] and m.state is State.IDLE
     m.handle(t.SessionReady())
     m.handle(t.Press())
     m.handle(t.Release())
@@ -86,6 +90,16 @@ def test_an_empty_turn_fails_unless_proactive_audio_lets_the_model_stay_silent()
     m.handle(t.Press())
     m.handle(t.Release())
     assert t.PlayEarcon("error") in m.handle(t.TurnComplete(reason="RESPONSE_REJECTED"))
+
+
+def test_a_turn_answered_by_a_function_call_alone_completes_quietly() -> None:
+    """NON_BLOCKING: the model calls, ends its turn, and speaks the result later, unasked."""
+    m = released()
+    assert m.handle(t.ToolCalled()) == []
+    acts = m.handle(t.TurnComplete())
+    assert acts == [t.CancelTimer(), t.TurnEnded("completed"), t.SetLed("idle")]
+    # Its result, spoken later, is a reply nobody asked for.
+    assert m.handle(AUDIO)[0] == t.UnaskedReply()
 
 
 def test_a_turn_complete_whose_interaction_goes_on_ends_nothing() -> None:

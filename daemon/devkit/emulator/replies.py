@@ -53,7 +53,11 @@ class Replies(Core):
             if not isinstance(body, dict):
                 raise Refused(1007, INVALID_ARGUMENT)
             s.history.append({"role": "user", "toolResponse": body})
-            self.tools.received(body)
+            if (follow_up := self.tools.received(body)) is not None:
+                said, scheduling = follow_up
+                if scheduling == "INTERRUPT":
+                    await self._barge_in(s)
+                self._begin_reply(s, pcm=None, text=said, follow_up=True)
             if s.resumable:
                 await self._resumption_update(s)
         else:
@@ -146,29 +150,39 @@ class Replies(Core):
 
     # ------------------------------------------------------------ replies
 
-    def _begin_reply(self, s: Session, *, pcm: bytes | None, text: str | None) -> None:
-        s.audio.clear()
+    def _begin_reply(self, s: Session, *, pcm: bytes | None, text: str | None,
+                     follow_up: bool = False) -> None:
+        """A model turn answering the user's, or (`follow_up`) one of its own that speaks
+        `text`: a background function's answer (tool_script, `later` turns)."""
+        if not follow_up:
+            s.audio.clear()
         previous = s.reply
-        s.reply = asyncio.get_running_loop().create_task(self._reply(s, pcm, text or "", previous))
+        s.reply = asyncio.get_running_loop().create_task(
+            self._reply(s, pcm, text or "", previous, follow_up))
 
     async def _reply(self, s: Session, pcm: bytes | None, text: str,
-                     previous: asyncio.Task[None] | None) -> None:
+                     previous: asyncio.Task[None] | None, follow_up: bool) -> None:
         """Replies run one after another; cancelling one (barge-in) cancels those queued."""
-        entry: dict[str, Any] = ({"role": "user", "audio_ms": len(pcm) // _BYTES_PER_MS_IN}
-                                 if pcm is not None else {"role": "user", "text": text})
+        entry: dict[str, Any] | None = None   # a follow-up's toolResponse is in the history
+        if not follow_up:
+            entry = ({"role": "user", "audio_ms": len(pcm) // _BYTES_PER_MS_IN}
+                     if pcm is not None else {"role": "user", "text": text})
         try:
             if previous is not None and not previous.done():
                 await asyncio.wait([previous])
         except asyncio.CancelledError:
             if previous is not None:
                 previous.cancel()
-            s.history.append(entry)
+            if entry is not None:
+                s.history.append(entry)
             raise
-        s.history.append(entry)
+        if entry is not None:
+            s.history.append(entry)
         with contextlib.suppress(ConnectionClosed):
-            await self._reply_body(s, pcm, text)
+            await self._reply_body(s, pcm, text, follow_up)
 
-    async def _reply_body(self, s: Session, pcm: bytes | None, text: str) -> None:
+    async def _reply_body(self, s: Session, pcm: bytes | None, text: str,
+                          follow_up: bool = False) -> None:
         self.replies += 1
         n = self.replies
         o = self.opts
@@ -176,7 +190,7 @@ class Replies(Core):
             await self._send_raw(s, b'{"serverContent": ')
         if o.unknown_every and n % o.unknown_every == 0:
             await self._send_raw(s, b'{"someFutureField": {}}')
-        scripted = await self.tools.play(s, self._send)
+        scripted = ("", text) if follow_up else await self.tools.play(s, self._send)
         heard_ms = len(pcm) // _BYTES_PER_MS_IN if pcm is not None else 0
         if scripted is None and pcm is not None and heard_ms < o.need_more_input_below_ms \
                 and s.rules.waiting_for_input:
@@ -195,11 +209,12 @@ class Replies(Core):
             await self._send(s, {"serverContent": {"inputTranscription": {
                 "text": heard, "finished": True}}})
         out_ms = 0
-        if s.modality == "TEXT" or o.mode == "text":
+        # An empty answer: a scripted turn the model answers with its calls alone.
+        if answer and (s.modality == "TEXT" or o.mode == "text"):
             for piece in (answer[: len(answer) // 2], answer[len(answer) // 2:]):
                 await self._wait_unstalled(s)
                 await self._send(s, {"serverContent": {"modelTurn": {"parts": [{"text": piece}]}}})
-        else:
+        elif answer:
             if s.transcribe_out:
                 await self._send(s, {"serverContent": {"outputTranscription": {"text": answer}}})
             out = _echo_audio(pcm) if pcm else _tone(min(2000, 200 + 20 * len(text)))
