@@ -79,6 +79,7 @@ class Sender:
         self._cmds: deque[_Start | _Stop] = deque()
         self._wake = asyncio.Event()
         self._pos = 0
+        self._start_at: float | None = None  # the pre-roll's start, until a read reaches it
         self._streaming = False
         self._period_at = 0.0
         self._period_head = 0
@@ -195,12 +196,8 @@ class Sender:
     def _arm(self, cmd: _Start) -> None:
         # Arm first, so no period captured while activityStart is on its way is missed.
         self._capture.arm(self._on_period)
-        # The pre-roll reaches back from the edge in time, not from the ring head, which is as
-        # old as the latest period: counting from the head would send up to a period more of
-        # what was said before the press.
-        head, landed_at = self._capture.landed
-        reach = max(0.0, landed_at - cmd.edge + cmd.preroll_ms / 1000)
-        self._pos = max(head - int(reach * self._rate), self._ring.oldest)
+        self._start_at = cmd.edge - cmd.preroll_ms / 1000
+        self._locate()
         self.samples_sent = 0
         self._streaming = True
 
@@ -247,10 +244,29 @@ class Sender:
                 return None
         return self._capture.landed[1]
 
+    def _locate(self) -> bool:
+        """Place the pre-roll's start in the ring, once a read has landed at or after it.
+
+        It reaches back from the edge in time, not from the ring head, which is as old as the
+        latest read: counting from the head would send what was said before the pre-roll. An
+        idle read may be older than the pre-roll (idle reads are far apart); then the press's
+        own read places it."""
+        if self._start_at is None:
+            return True
+        head, landed_at = self._capture.landed
+        if landed_at < self._start_at:
+            return False
+        back = round((landed_at - self._start_at) * self._rate)
+        self._pos = max(head - back, self._ring.oldest)
+        self._start_at = None
+        return True
+
     def _push(self) -> bool:
         """Send what was captured since the last send; False when the turn failed because no
         session could take it."""
         ring, buf, live = self._ring, self._buf, self._live
+        if not self._locate():
+            return True     # no read has reached the pre-roll's start yet
         while True:
             pos, n = ring.read(self._pos, buf)
             if n == 0:

@@ -147,6 +147,23 @@ def test_the_pre_roll_reaches_back_from_the_press_edge_in_time() -> None:
     run(test)
 
 
+def test_a_read_older_than_the_pre_roll_starts_it_past_the_ring_head() -> None:
+    """Idle reads are half a second apart: the last one landed 450 ms before the press, so a
+    300 ms pre-roll starts 150 ms after that read's end, once the press's own read brings it;
+    nothing said before the pre-roll goes out."""
+    async def test(rig: Rig) -> None:
+        landed_at = time.monotonic()
+        rig.capture.period(INPUT_RATE // 2, landed_at)
+        start = rig.ring.head + int(0.15 * INPUT_RATE)
+        rig.sender.start_turn(landed_at + 0.45, 300)
+        assert rig.live.kinds == ["activityStart"], "nothing of the pre-roll is in the ring yet"
+        rig.capture.period(INPUT_RATE // 2, landed_at + 0.5)   # the read the press asked for
+        await settle()
+        np.testing.assert_array_equal(rig.live.samples(), positions(start, rig.ring.head))
+        assert rig.sender.samples_sent == rig.ring.head - start
+    run(test)
+
+
 def test_the_pre_roll_never_reaches_before_the_ring_s_oldest_sample() -> None:
     async def test(rig: Rig) -> None:
         rig.capture.period(3 * INPUT_RATE // 4)        # more than the ring holds
