@@ -41,6 +41,17 @@ def _switches(thread: threading.Thread) -> int:
                if "ctxt_switches:" in line)
 
 
+def _reply_with_gap(pb: Playback, part1: np.ndarray, part2: np.ndarray,
+                    noticed: Callable[[], bool], why: str) -> None:
+    """One reply in two parts with a pause between them long enough for `noticed`."""
+    for i in range(0, len(part1), 960):
+        pb.feed(part1[i:i + 960].tobytes())
+    assert _wait(noticed), why
+    for i in range(0, len(part2), 960):
+        pb.feed(part2[i:i + 960].tobytes())
+    pb.end_reply()
+
+
 def test_press_sends_preroll_plus_held_audio_contiguously(sim_env: SimSink) -> None:
     preroll = 16000 * 300 // 1000
     held = 16000 // 2
@@ -94,12 +105,7 @@ def test_gap_inside_a_reply_is_filled_with_silence_and_counted(sim_env: SimSink,
     pb.start()
     part1, part2 = counter(0, 24000 // 2), counter(20000, 24000 // 2)
     try:
-        for i in range(0, len(part1), 960):
-            pb.feed(part1[i:i + 960].tobytes())
-        assert _wait(lambda: pb.underruns > 0), "the gap was not noticed"
-        for i in range(0, len(part2), 960):
-            pb.feed(part2[i:i + 960].tobytes())
-        pb.end_reply()
+        _reply_with_gap(pb, part1, part2, lambda: pb.underruns > 0, "the gap was not noticed")
         assert drained.wait(10)
     finally:
         pb.stop()
@@ -123,12 +129,8 @@ def test_a_speaker_that_runs_dry_inside_a_reply_gets_more_audio_kept_ahead(
     part1, part2 = counter(0, 24000 // 2), counter(20000, 24000 // 2)
     try:
         with caplog.at_level(logging.INFO, logger="pttd.audio"):
-            for i in range(0, len(part1), 960):
-                pb.feed(part1[i:i + 960].tobytes())
-            assert _wait(lambda: pb.underruns > 1), "the device never ran dry"
-            for i in range(0, len(part2), 960):
-                pb.feed(part2[i:i + 960].tobytes())
-            pb.end_reply()
+            _reply_with_gap(pb, part1, part2, lambda: pb.underruns > 1,
+                            "the device never ran dry")
             assert drained.wait(10)
     finally:
         pb.stop()
