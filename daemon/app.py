@@ -223,17 +223,16 @@ class App:
     # ------------------------------------------------------------ status
 
     def _snapshot(self) -> Snapshot:
-        cap, pb, a = self.capture, self.playback, self.cfg.audio
+        cap, pb, a, live = self.capture, self.playback, self.cfg.audio, self.live
         return Snapshot(
-            state=self.machine.state.value, session=self.live.state,
-            problems=(self.problem, self.live.problem), turns=self.turn_log.total,
+            state=self.machine.state.value, session=live.state,
+            problems=(self.problem, live.problem), turns=self.turn_log.total,
             outcomes=self.turn_log.outcomes, capture_online=cap.online,
             capture_device=a.capture_device, capture_granted=cap.granted,
             overruns=cap.overruns, samples=self.ring.head,
             playback_online=pb.online, playback_device=a.playback_device,
             playback_granted=pb.granted, underruns=pb.underruns, playing=pb.playing,
-            frames=self.sender.frames, wakeups=self.sender.wakeups,
-            connections=self.live.connections)
+            frames=self.sender.frames, wakeups=self.sender.wakeups, connections=live.connections)
 
     def _publish_state(self) -> None:
         notify.status(self._snapshot().line())
@@ -284,6 +283,9 @@ class App:
         self._publish_state()   # the session's state (and its problem) are in STATUS=
 
     def _on_live_event(self, event: protocol.Event) -> None:
+        if type(event) is protocol.AudioChunk and self.machine.reply_chunk_plays():
+            self._play(event.data, event.rate)  # most of a reply: nothing but its sound to move
+            return
         match event:
             case protocol.ToolCall() | protocol.ToolCallCancellation():
                 self.actions.handle(event)
@@ -325,7 +327,7 @@ class App:
             case turns.StopPlayback():
                 self.playback.stop_now()
             case turns.PlayAudio():
-                self._play(action)
+                self._play(action.data, action.rate)
             case turns.UnaskedReply():
                 self.turn_log.begin(None, time.monotonic(), **self._counters())
             case turns.WatchQuiet():
@@ -343,13 +345,12 @@ class App:
             case turns.TurnEnded():
                 self._end_record(action.outcome, action.interrupted)
 
-    def _play(self, audio: turns.PlayAudio) -> None:
+    def _play(self, data: bytes, rate: int) -> None:
         now = time.monotonic()
-        rec = self.turn_log.record
-        if rec is not None and rec.reply_audio(len(audio.data), audio.rate, now) \
+        if (rec := self.turn_log.record) is not None and rec.reply_audio(len(data), rate, now) \
                 and rec.released_at is not None:
             self.stats.release_to_first_audio.record(rec.released_at, now)
-        self.playback.feed(audio.data, now, audio.rate)
+        self.playback.feed(data, now, rate)
 
     def _counters(self) -> dict[str, int]:
         """The device counters' totals now, which a turn record keeps the growth of."""

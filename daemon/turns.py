@@ -270,11 +270,24 @@ class TurnMachine:
             # Nobody asked (or the server had ended the reply): it ends on the server's
             # turnComplete again, or on quiet.
             self.reply_pending = self.watching = True
-        self.got_reply = True
-        self.late_ends = 0
         out.append(PlayAudio(event.data, event.rate))
         if self.state is not State.SPEAKING:
             self._go(State.SPEAKING, out)
+        self._heard(out)
+
+    def reply_chunk_plays(self) -> bool:
+        """A reply chunk in the middle of a reply, answered without building actions: True when
+        all `handle(ReplyAudio)` would do is play it (its notes are taken); False when the chunk
+        changes more, and `handle` must decide. Most chunks of a reply are the first kind."""
+        if (self.state is State.SPEAKING and self.reply_pending and self.stale_replies == 0
+                and self.audio_replies and (self.watch_armed or not self.watching)):
+            self._heard([])
+            return True
+        return False
+
+    def _heard(self, out: list[Action]) -> None:
+        self.got_reply = True
+        self.late_ends = 0
         if self.watch_armed:
             self.heard = True
         elif self.watching:

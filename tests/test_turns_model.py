@@ -3,6 +3,8 @@ checking the invariants users rely on."""
 
 from __future__ import annotations
 
+import copy
+
 from fixtures_turns import AUDIO, PLAY, assert_stops_playback_right_after_activity_start
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -76,6 +78,7 @@ class Machine(RuleBasedStateMachine):
         self._apply(t.Release())
         if reply:
             self._apply(AUDIO)
+            assert copy.deepcopy(self.m).reply_chunk_plays(), "a reply's next chunk only plays"
         self._apply(t.TurnComplete())
         self._apply(t.PlaybackDrained())
 
@@ -116,6 +119,18 @@ class Machine(RuleBasedStateMachine):
         assert self.m.state is State.SPEAKING
         assert t.TurnEnded("completed") in self._apply(t.PlaybackDrained())
         assert self.m.state is State.IDLE
+
+    @invariant()
+    def a_chunk_takes_the_short_way_only_when_it_only_plays(self) -> None:
+        """reply_chunk_plays() is handle(ReplyAudio) for the chunks it takes: the same play,
+        the same notes, nothing else."""
+        short, full = copy.deepcopy(self.m), copy.deepcopy(self.m)
+        acts = full.handle(AUDIO)
+        if short.reply_chunk_plays():
+            assert acts == [PLAY]
+            assert vars(short) == vars(full)
+        else:
+            assert vars(short) == vars(self.m), "a chunk it does not take changes nothing"
 
     @invariant()
     def audio_streams_only_inside_an_activity(self) -> None:
