@@ -182,6 +182,31 @@ def parse_server_frame(data: bytes | bytearray | memoryview | str) -> list[Event
         raise ProtocolError(f"frame is not JSON ({type(exc).__name__})") from None
     except RecursionError:
         raise ProtocolError("frame is nested too deeply") from None
+    chunk = _audio_only(msg)
+    return [chunk] if chunk is not None else parse_message(msg)
+
+
+def _audio_only(msg: Any) -> AudioChunk | None:
+    """The frame most of a reply comes in, one audio part and nothing else, taken without the
+    general walk of `parse_message` (which gives the same event); None for any other frame."""
+    try:
+        (key, content), = msg.items()
+        (turn_key, turn), = content.items()
+        (parts_key, parts), = turn.items()
+        (part_key, inline), = parts[0].items()
+        data = inline["data"]
+        rate = rate_from_mime(inline["mimeType"])
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError):
+        return None
+    if (key, turn_key, parts_key, part_key) != ("serverContent", "modelTurn", "parts",
+                                                "inlineData") or len(parts) != 1 \
+            or len(inline) != 2 or rate is None or not isinstance(data, str):
+        return None
+    return AudioChunk(b64decode(data, "inlineData.data"), rate)
+
+
+def parse_message(msg: Any) -> list[Event]:
+    """All events in one server message, as parsed from its JSON."""
     msg = _obj(msg, "frame")
     events: list[Event] = []
     unknown = tuple(k for k in msg if k not in _TOP_KEYS)
