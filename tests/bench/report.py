@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 class Run:
     client: str
     figures: dict[str, float] = field(default_factory=dict)
-    # window ("idle" or "turns") -> thread name -> % of one core
+    # window ("idle", "turns", or the turns' "held" and "replying") -> thread -> % of one core
     threads: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
@@ -108,7 +108,7 @@ def table(runs: list[Run]) -> tuple[str, bool]:
 def thread_table(runs: list[Run]) -> str:
     """Per window and client: each thread's median share over the runs (of those >= 0.01 %)."""
     lines = ["| window | pttd | reference |", "|---|---|---|"]
-    for window in ("idle", "turns"):
+    for window in ("idle", "turns", "held", "replying"):
         cells = []
         for client in ("pttd", "reference"):
             shares: dict[str, list[float]] = {}

@@ -75,6 +75,31 @@ def shares(before: dict[str, float], after: dict[str, float], seconds: float
     return {name: 100 * (after[name] - before.get(name, 0.0)) / seconds for name in after}
 
 
+class Phases:
+    """Per-thread CPU split by what the turns were doing: the button held, or the reply
+    playing (from the release until the sink fell quiet)."""
+
+    def __init__(self) -> None:
+        self.cpu: dict[str, dict[str, float]] = {"held": {}, "replying": {}}
+        self.seconds = {"held": 0.0, "replying": 0.0}
+        self._current: tuple[str, dict[str, float], float] | None = None
+
+    def begin(self, phase: str | None, pid: int) -> None:
+        """The phase from now (None: none that is counted) for the client at `pid`."""
+        now, cpu = time.monotonic(), thread_cpu(pid)
+        if self._current is not None:
+            name, before, since = self._current
+            self.seconds[name] += now - since
+            for thread, seconds in cpu.items():
+                total = self.cpu[name]
+                total[thread] = total.get(thread, 0.0) + seconds - before.get(thread, 0.0)
+        self._current = (phase, cpu, now) if phase is not None else None
+
+    def shares(self) -> dict[str, dict[str, float]]:
+        return {name: {thread: 100 * s / self.seconds[name] for thread, s in cpu.items()}
+                for name, cpu in self.cpu.items() if self.seconds[name] > 0}
+
+
 def show(pct: dict[str, float]) -> str:
     return ", ".join(f"{name} {value:.2f}" for name, value in
                      sorted(pct.items(), key=lambda kv: -kv[1]) if value >= 0.005)
@@ -155,12 +180,15 @@ def one_run(client: Client, seconds: float, idle_s: float, player: Player,
         markers: list[float] = []
         reply_delays: list[float] = []
         turns = 0
+        phases = Phases()
         while time.monotonic() - t0 < seconds:
             player.play("speech")
             client.press()
+            phases.begin("held", client.pid)
             time.sleep(HOLD_S)
             client.release()
             released = time.monotonic()
+            phases.begin("replying", client.pid)
             if player.marker_written_at is not None:
                 markers.append(player.marker_written_at)
             player.play("silence")
@@ -168,6 +196,7 @@ def one_run(client: Client, seconds: float, idle_s: float, player: Player,
             # was almost half of pttd's event-loop handler time in this window (py-spy), load
             # that the bench, not the workload, put on each client.
             wait_until(functools.partial(listener.reply_over, released), REPLY_WAIT_S)
+            phases.begin(None, client.pid)
             due = reply_marker_due(emu.call(lambda e: list(e.audio_sent)), released)
             heard = listener.marker_heard(due) if due is not None else None
             if heard is not None and due is not None:
@@ -177,7 +206,10 @@ def one_run(client: Client, seconds: float, idle_s: float, player: Player,
         figures["stream_cpu_pct"] = 100 * (sum(c1.values()) - sum(c0.values())) / (t1 - t0)
         figures["host_steal_pct"] = 100 * (steal_s() - stolen) / (t1 - t0) / (os.cpu_count() or 1)
         run.threads["turns"] = shares(c0, c1, t1 - t0)
-        print(f"[bench]   turns, per thread (%): {show(run.threads['turns'])}", flush=True)
+        run.threads.update(phases.shares())
+        for window in ("turns", "held", "replying"):
+            pct = run.threads.get(window, {})
+            print(f"[bench]   {window}, per thread (%): {show(pct)}", flush=True)
         figures["peak_rss_mb"] = peak_rss_mb(client.pid)
         figures["turns"] = turns
         frames, times = emu.call(lambda e: (list(e.frames), list(e.frame_times)))
@@ -325,7 +357,8 @@ def main() -> int:
               "from disk as at boot) and each client starts once, unmeasured. "
               "Medians with min-max; raw figures in last-run.json.\n\n")
     threads = ("\n\nWhere the CPU goes, per thread (% of one core, medians over the runs; "
-               "from schedstat):\n\n" + thread_table(runs))
+               "from schedstat; the turns split into the button held and the reply playing, "
+               "from the release until the sink fell quiet):\n\n" + thread_table(runs))
     print()
     print(text + threads)
     if not args.no_write:
