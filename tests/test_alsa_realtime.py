@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures_audio import counter, counter_start
+from fixtures_audio import LoopThread, counter, counter_start
 
 from config import AudioConfig, EarconsConfig
 from daemon.devkit.simsink import SimSink
@@ -52,7 +52,8 @@ def _reply_with_gap(pb: Playback, part1: np.ndarray, part2: np.ndarray,
     pb.end_reply()
 
 
-def test_press_sends_preroll_plus_held_audio_contiguously(sim_env: SimSink) -> None:
+def test_press_sends_preroll_plus_held_audio_contiguously(sim_env: SimSink,
+                                                         on_loop: LoopThread) -> None:
     preroll = 16000 * 300 // 1000
     held = 16000 // 2
     ring = Ring(16000 * 3)
@@ -75,9 +76,9 @@ def test_press_sends_preroll_plus_held_audio_contiguously(sim_env: SimSink) -> N
         press_head = ring.head
         state["pos"] = max(ring.head - preroll, ring.oldest)
         state["t"][0] = time.monotonic()
-        cap.arm(notify)
+        on_loop.call(cap.arm, notify)
         assert done.wait(5)
-        cap.arm(None)
+        on_loop.call(cap.arm, None)
         calls = state["calls"]
         head = ring.head
         assert _wait(lambda: ring.head >= head + 3 * 320)
@@ -185,7 +186,8 @@ def test_idle_playback_thread_sleeps(sim_env: SimSink) -> None:
         pb.stop()
 
 
-def test_idle_capture_reads_twice_a_second_and_keeps_the_preroll(sim_env: SimSink) -> None:
+def test_idle_capture_reads_twice_a_second_and_keeps_the_preroll(sim_env: SimSink,
+                                                                 on_loop: LoopThread) -> None:
     ring = Ring(16000 * 3)
     cap = Capture(AudioConfig(capture_device=sim_env.capture_device), ring)
     cap.start()
@@ -200,7 +202,7 @@ def test_idle_capture_reads_twice_a_second_and_keeps_the_preroll(sim_env: SimSin
         assert woke <= 2 * 2 * 2, f"an idle capture thread woke {woke} times in 2 s"
         # Nothing was lost between the reads: the device held it.
         arrived = threading.Event()
-        cap.arm(lambda *_: arrived.set())
+        on_loop.call(cap.arm, lambda *_: arrived.set())
         assert arrived.wait(2)
         assert ring.head - head >= 16000 * 2 - 16000 * 64 // 1000
         assert cap.overruns == 0
