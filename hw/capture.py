@@ -59,7 +59,8 @@ log = logging.getLogger("pttd.audio")
 PERIOD_MS = 64
 # How often the microphone is read while idle, at most (half the device buffer, if that is less).
 IDLE_READ_S = 0.5
-# A device whose poll says this and that gives no audio is gone (a read would not say so).
+# A device whose poll reports one of these while a read gets nothing has failed: left to the
+# loop, it would wake it again at once, forever.
 _FAILED = select.POLLERR | select.POLLHUP | select.POLLNVAL
 
 Notify = Callable[[int, float], None]
