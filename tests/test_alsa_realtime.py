@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -451,6 +452,38 @@ def test_a_device_lost_while_armed_is_reopened_and_the_turn_goes_on(
     assert any("capture device" in r.getMessage() and "lost" in r.getMessage()
                for r in caplog.records)
     assert {ident for ident, _, _ in calls.calls} == {on_loop.thread.ident}
+
+
+def test_a_stalled_device_is_still_read_by_the_loop_once_an_idle_interval(
+        fresh_sim: SimSink, on_loop: LoopThread) -> None:
+    """A suspended sink's monitor delivers nothing and never makes its descriptor ready."""
+    ring = Ring(16000 * 5)
+    cap = Capture(AudioConfig(capture_device=fresh_sim.plain_capture), ring)
+    calls = _Calls()
+
+    def suspend(on: bool) -> None:
+        subprocess.run(["pactl", "suspend-sink", "nullsink", str(int(on))], env=os.environ,
+                       check=True, timeout=5)
+
+    cap.start()
+    try:
+        assert _wait(lambda: ring.head > 0)
+        on_loop.call(cap.arm, calls)
+        assert _wait(lambda: len(calls) >= 3)
+        suspend(True)
+        time.sleep(0.5)
+        head, reads = ring.head, set()
+        for _ in range(40):
+            reads.add(cap.landed[1])
+            time.sleep(0.05)
+        assert ring.head == head, "the suspended sink still delivered audio"
+        suspend(False)
+        n = len(calls)
+        assert _wait(lambda: len(calls) > n + 3), "reads on readiness did not resume"
+        on_loop.call(cap.arm, None)
+    finally:
+        cap.stop()
+    assert len(reads) >= 3, f"{len(reads)} reads in 2 s of a stalled device"
 
 
 @pytest.mark.parametrize("caller", ["another thread", "the loop"])
