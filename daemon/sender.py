@@ -3,7 +3,7 @@
 The Sender owns every client message of a turn (activityStart, the pre-roll, the live periods,
 activityEnd) and sends them one at a time on the loop thread, so they can never be reordered;
 nothing is sent between turns, so an idle daemon has no per-period wake-ups at all. On release
-the capture thread reads what the device holds at that instant (or `[audio] tail_ms` later, for
+the loop reads what the device holds at that instant (or `[audio] tail_ms` later, for
 people who let go while still speaking), and activityEnd follows that audio at once.
 
 The press and each period are sent by the loop callback that announces them while the task is
@@ -122,15 +122,10 @@ class Sender:
         self._ending = None
         self._stop_streaming()
 
-    def _on_period(self, head: int, t_read: float) -> None:
-        """Capture thread: a period landed in the ring."""
-        loop = self._loop
-        if loop is not None:
-            loop.call_soon_threadsafe(self._period_ready, head, t_read)
-
     def _period_ready(self, head: int, t_read: float) -> None:
+        """Capture, on the loop: a period landed in the ring."""
         if not self._streaming:
-            return  # queued by the capture thread just before the turn ended
+            return  # announced just before the turn ended
         self._period_head, self._period_at = head, t_read
         if self._ending is not None:
             self._finish(self._ending)
@@ -195,7 +190,7 @@ class Sender:
 
     def _arm(self, cmd: _Start) -> None:
         # Arm first, so no period captured while activityStart is on its way is missed.
-        self._capture.arm(self._on_period)
+        self._capture.arm(self._period_ready)
         self._start_at = cmd.edge - cmd.preroll_ms / 1000
         self._locate()
         self.samples_sent = 0

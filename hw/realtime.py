@@ -11,9 +11,10 @@ same time, so a second CPU buys them nothing but cross-CPU wake-ups: a realtime 
 by another of its priority goes to a different CPU, and there races the waker for the GIL; on
 one CPU the hand-over is a context switch, in order (figures: docs/performance-notes.md).
 
-The capture thread is left alone: it only wakes the loop, and on SCHED_RR its idle wake-ups
-would cost more CPU. SCHED_RESET_ON_FORK gives every thread a claimed thread starts later
-(ALSA's pulse plugin thread, executor threads) the normal policy back; they keep its CPU.
+The capture thread is left alone: it only reads while idle (the loop reads while a turn is
+held), and on SCHED_RR its idle wake-ups would cost more CPU. SCHED_RESET_ON_FORK gives every
+thread a claimed thread starts later (ALSA's pulse plugin thread, executor threads) the normal
+policy back; they keep its CPU.
 
     if realtime.claim("playback"):
         ...  # this thread now runs SCHED_RR on realtime.audio_cpu()

@@ -2,15 +2,19 @@
 
 `sim` starts one PulseAudio server per test session (its mic plays a sample counter, so any
 captured run can be checked for order and gaps); `sim_env` points ALSA at it for one test.
-`alsa_conf` defines unpaced, byte-exact `file` PCMs for one test.
+`alsa_conf` defines unpaced, byte-exact `file` PCMs for one test. `on_loop` is an event loop
+running on a thread of its own, as the daemon's: Capture is armed on it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -80,3 +84,30 @@ def alsa_conf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str]
         return conf
 
     return define
+
+
+class LoopThread:
+    """An event loop on a thread of its own; `call(fn, *args)` runs fn on it and returns what
+    fn returned (or raises what it raised)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="test-loop")
+        self.thread.start()
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        async def run() -> Any:
+            return fn(*args)
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture
+def on_loop() -> Iterator[LoopThread]:
+    looper = LoopThread()
+    yield looper
+    looper.close()

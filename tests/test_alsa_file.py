@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures_audio import counter
+from fixtures_audio import LoopThread, counter
 
 from config import AudioConfig, EarconsConfig
 from hw import capture, pcm
@@ -47,11 +47,11 @@ class _Collector:
             self.done.set()
 
 
-def _capture(cfg: AudioConfig, want: int) -> np.ndarray:
+def _capture(on_loop: LoopThread, cfg: AudioConfig, want: int) -> np.ndarray:
     ring = Ring(16000 * 4)
     collector = _Collector(ring, want)
     cap = Capture(cfg, ring)
-    cap.arm(collector)
+    on_loop.call(cap.arm, collector)
     cap.start()
     try:
         assert collector.done.wait(10), f"only {collector.n} of {want} samples captured"
@@ -61,16 +61,17 @@ def _capture(cfg: AudioConfig, want: int) -> np.ndarray:
     return collector.buf
 
 
-def test_capture_delivers_the_file_in_order(tmp_path: Path, alsa_conf: Callable) -> None:
+def test_capture_delivers_the_file_in_order(tmp_path: Path, alsa_conf: Callable,
+                                            on_loop: LoopThread) -> None:
     n = 16000 * 3 + 123
     counter(0, n).tofile(tmp_path / "in.raw")
     alsa_conf(_file_pcm("cap16", tmp_path / "unused.raw", tmp_path / "in.raw"))
-    got = _capture(AudioConfig(capture_device="cap16"), n)
+    got = _capture(on_loop, AudioConfig(capture_device="cap16"), n)
     np.testing.assert_array_equal(got, counter(0, n))
 
 
-def test_capture_48k_stereo_selects_resamples_and_keeps_pitch(tmp_path: Path,
-                                                             alsa_conf: Callable) -> None:
+def test_capture_48k_stereo_selects_resamples_and_keeps_pitch(
+        tmp_path: Path, alsa_conf: Callable, on_loop: LoopThread) -> None:
     t = np.arange(48000 * 2) / 48000
     stereo = np.stack([8000 * np.sin(2 * np.pi * 3000 * t), 8000 * np.sin(2 * np.pi * 1000 * t)],
                       axis=1).astype(np.int16)
@@ -78,7 +79,7 @@ def test_capture_48k_stereo_selects_resamples_and_keeps_pitch(tmp_path: Path,
     alsa_conf(_file_pcm("cap48", tmp_path / "unused.raw", tmp_path / "in.raw"))
     cfg = AudioConfig(capture_device="cap48", capture_rate=48000, capture_channels=2,
                       capture_channel=1)
-    got = _capture(cfg, 16000).astype(np.float64)[4000:]
+    got = _capture(on_loop, cfg, 16000).astype(np.float64)[4000:]
     spectrum = np.abs(np.fft.rfft(got * np.hanning(len(got))))
     assert abs(np.argmax(spectrum) * 16000 / len(got) - 1000) < 5
     assert np.abs(got).max() == pytest.approx(8000, rel=0.05)
@@ -163,7 +164,8 @@ def test_end_of_empty_reply_still_drains(tmp_path: Path, alsa_conf: Callable) ->
     assert out == b"" and pb.underruns == 0
 
 
-def test_missing_device_is_retried_until_it_appears(tmp_path: Path, alsa_conf: Callable) -> None:
+def test_missing_device_is_retried_until_it_appears(tmp_path: Path, alsa_conf: Callable,
+                                                    on_loop: LoopThread) -> None:
     counter(0, 16000).tofile(tmp_path / "in.raw")
     status: list[tuple[bool, str]] = []
     changed = threading.Event()
@@ -177,7 +179,7 @@ def test_missing_device_is_retried_until_it_appears(tmp_path: Path, alsa_conf: C
     ring = capture.capture_ring(AudioConfig())
     collector = _Collector(ring, 16000)
     cap = Capture(AudioConfig(capture_device="latecap"), ring, on_status=on_status)
-    cap.arm(collector)
+    on_loop.call(cap.arm, collector)
     cap.start()
     try:
         assert changed.wait(5)
@@ -223,7 +225,8 @@ def test_holders_names_the_process_with_the_device_open(tmp_path: Path) -> None:
 
 
 def test_a_crashing_callback_stops_capture_loudly(tmp_path: Path, alsa_conf: Callable,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+                                                  caplog: pytest.LogCaptureFixture,
+                                                  on_loop: LoopThread) -> None:
     counter(0, 16000).tofile(tmp_path / "in.raw")
     alsa_conf(_file_pcm("crashcap", tmp_path / "unused.raw", tmp_path / "in.raw"))
     cap = Capture(AudioConfig(capture_device="crashcap"), Ring(16000))
@@ -231,7 +234,7 @@ def test_a_crashing_callback_stops_capture_loudly(tmp_path: Path, alsa_conf: Cal
     def notify(head: int, t: float) -> None:
         raise RuntimeError("event loop is closed")
 
-    cap.arm(notify)
+    on_loop.call(cap.arm, notify)
     cap.start()
     assert cap._thread is not None
     cap._thread.join(5)

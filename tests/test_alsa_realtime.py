@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import random
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -10,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures_audio import counter, counter_start
+from fixtures_audio import LoopThread, counter, counter_start
 
 from config import AudioConfig, EarconsConfig
 from daemon.devkit.simsink import SimSink
@@ -52,7 +55,8 @@ def _reply_with_gap(pb: Playback, part1: np.ndarray, part2: np.ndarray,
     pb.end_reply()
 
 
-def test_press_sends_preroll_plus_held_audio_contiguously(sim_env: SimSink) -> None:
+def test_press_sends_preroll_plus_held_audio_contiguously(sim_env: SimSink,
+                                                         on_loop: LoopThread) -> None:
     preroll = 16000 * 300 // 1000
     held = 16000 // 2
     ring = Ring(16000 * 3)
@@ -75,9 +79,9 @@ def test_press_sends_preroll_plus_held_audio_contiguously(sim_env: SimSink) -> N
         press_head = ring.head
         state["pos"] = max(ring.head - preroll, ring.oldest)
         state["t"][0] = time.monotonic()
-        cap.arm(notify)
+        on_loop.call(cap.arm, notify)
         assert done.wait(5)
-        cap.arm(None)
+        on_loop.call(cap.arm, None)
         calls = state["calls"]
         head = ring.head
         assert _wait(lambda: ring.head >= head + 3 * 320)
@@ -185,7 +189,8 @@ def test_idle_playback_thread_sleeps(sim_env: SimSink) -> None:
         pb.stop()
 
 
-def test_idle_capture_reads_twice_a_second_and_keeps_the_preroll(sim_env: SimSink) -> None:
+def test_idle_capture_reads_twice_a_second_and_keeps_the_preroll(sim_env: SimSink,
+                                                                 on_loop: LoopThread) -> None:
     ring = Ring(16000 * 3)
     cap = Capture(AudioConfig(capture_device=sim_env.capture_device), ring)
     cap.start()
@@ -200,7 +205,7 @@ def test_idle_capture_reads_twice_a_second_and_keeps_the_preroll(sim_env: SimSin
         assert woke <= 2 * 2 * 2, f"an idle capture thread woke {woke} times in 2 s"
         # Nothing was lost between the reads: the device held it.
         arrived = threading.Event()
-        cap.arm(lambda *_: arrived.set())
+        on_loop.call(cap.arm, lambda *_: arrived.set())
         assert arrived.wait(2)
         assert ring.head - head >= 16000 * 2 - 16000 * 64 // 1000
         assert cap.overruns == 0
@@ -312,3 +317,206 @@ def test_after_barge_in_the_next_reply_and_earcon_play(sim_env: SimSink, period_
         assert _wait(lambda: sim_env.written().endswith(beep), timeout=5), "no earcon after drop"
     finally:
         pb.stop()
+
+
+# ------------------------------------------------------------ capture read by the loop
+
+
+class _Calls:
+    """Every notify: (thread ident, ring head, landed_at)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int, float]] = []
+
+    def __call__(self, head: int, landed_at: float) -> None:
+        self.calls.append((threading.get_ident(), head, landed_at))
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+
+def test_armed_reads_run_on_the_loop_and_the_thread_sleeps(sim_env: SimSink,
+                                                           on_loop: LoopThread) -> None:
+    ring = Ring(16000 * 5)
+    cap = Capture(AudioConfig(capture_device=sim_env.capture_device), ring)
+    calls = _Calls()
+    cap.start()
+    try:
+        assert _wait(lambda: ring.head > 0)
+        assert cap._thread is not None
+        on_loop.call(cap.arm, calls)
+        time.sleep(0.6)  # the thread's idle wait ends once, and it finds the loop holds it
+        first, n, head = _switches(cap._thread), len(calls), ring.head
+        time.sleep(1.5)
+        woke = _switches(cap._thread) - first
+        periods = len(calls) - n
+        assert ring.head - head >= 16000, "the loop did not keep reading"
+        on_loop.call(cap.arm, None)
+    finally:
+        cap.stop()
+    assert {ident for ident, _, _ in calls.calls} == {on_loop.thread.ident}
+    assert periods >= 1.5 / 0.064 / 2, f"only {periods} reads in 1.5 s while armed"
+    assert woke <= 2, f"the capture thread woke {woke} times in 1.5 s while the loop read"
+
+
+def test_no_sample_is_lost_or_doubled_across_handovers(sim_env: SimSink,
+                                                       on_loop: LoopThread) -> None:
+    """Arm, disarm and wake at random moments, some right after the disarm's kick has the
+    thread reading: the ring holds the microphone's counter whole, whoever read each part."""
+    ring = Ring(16000 * 10)
+    cap = Capture(AudioConfig(capture_device=sim_env.capture_device), ring)
+    calls = _Calls()
+    rng = random.Random(23)
+    cap.start()
+    try:
+        assert _wait(lambda: ring.head > 0)
+        for _ in range(40):
+            on_loop.call(cap.arm, calls)
+            time.sleep(rng.choice((0, 0.003, 0.02, 0.07)))
+            if rng.random() < 0.3:
+                on_loop.call(cap.wake)
+            on_loop.call(cap.arm, None)
+            time.sleep(rng.choice((0, 0, 0.002, 0.03, 0.1)))
+        n, head = len(calls), ring.head
+        assert _wait(lambda: ring.head >= head + 16000 // 2), "idle reads did not resume"
+        assert len(calls) == n, "a disarmed capture must not call back"
+    finally:
+        cap.stop()
+    got = np.zeros(ring.head, dtype=np.int16)
+    assert ring.read(0, got) == (ring.head, ring.head)
+    np.testing.assert_array_equal(got, counter(0, len(got)))
+    heads = [head for _, head, _ in calls.calls]
+    landed = [at for _, _, at in calls.calls]
+    assert heads == sorted(heads) and landed == sorted(landed)
+    assert cap.overruns == 0 and ring.overruns == 0
+
+
+def test_wake_on_the_loop_reads_at_once_and_announces_on_the_next_pass(
+        sim_env: SimSink, on_loop: LoopThread) -> None:
+    ring = Ring(16000 * 5)
+    cap = Capture(AudioConfig(capture_device=sim_env.capture_device), ring)
+    calls = _Calls()
+    inside: list[bool] = []
+    waking = [False]
+
+    def notify(head: int, landed_at: float) -> None:
+        inside.append(waking[0])
+        calls(head, landed_at)
+
+    def release() -> tuple[float, tuple[int, float], int]:
+        waking[0] = True
+        asked_at = time.monotonic()
+        cap.wake()
+        waking[0] = False
+        return asked_at, cap.landed, len(calls)
+
+    cap.start()
+    try:
+        assert _wait(lambda: ring.head > 0)
+        on_loop.call(cap.arm, notify)
+        assert _wait(lambda: len(calls) >= 3)
+        asked_at, landed, before = on_loop.call(release)
+        assert _wait(lambda: len(calls) > before)
+        on_loop.call(cap.arm, None)
+    finally:
+        cap.stop()
+    assert landed[1] >= asked_at, "wake() did not read the device itself"
+    assert calls.calls[before][1:] == landed, "the next call is the wake's own read"
+    assert not any(inside), "notify was called from inside arm() or wake()"
+
+
+def test_a_device_lost_while_armed_is_reopened_and_the_turn_goes_on(
+        fresh_sim: SimSink, on_loop: LoopThread, caplog: pytest.LogCaptureFixture) -> None:
+    events: list[bool] = []
+    ring = Ring(16000 * 5)
+    cap = Capture(AudioConfig(capture_device=fresh_sim.plain_capture), ring,
+                  on_status=lambda online, _: events.append(online))
+    calls = _Calls()
+    cap.start()
+    try:
+        assert _wait(lambda: cap.online and ring.head > 0)
+        on_loop.call(cap.arm, calls)
+        assert _wait(lambda: len(calls) >= 3)
+        with caplog.at_level(logging.INFO, logger="pttd.audio"):
+            fresh_sim.stop_server()
+            assert _wait(lambda: False in events), "the loss was not reported"
+            fresh_sim.start_server()
+            assert _wait(lambda: cap.online, timeout=15)
+            n, head = len(calls), ring.head
+            assert _wait(lambda: len(calls) >= n + 5), "the armed turn did not resume"
+        assert ring.head > head
+        on_loop.call(cap.arm, None)
+    finally:
+        cap.stop()
+    assert events == [True, False, True]
+    assert any("capture device" in r.getMessage() and "lost" in r.getMessage()
+               for r in caplog.records)
+    assert {ident for ident, _, _ in calls.calls} == {on_loop.thread.ident}
+
+
+def test_a_stalled_device_is_still_read_by_the_loop_once_an_idle_interval(
+        fresh_sim: SimSink, on_loop: LoopThread) -> None:
+    """A suspended sink's monitor delivers nothing and never makes its descriptor ready."""
+    ring = Ring(16000 * 5)
+    cap = Capture(AudioConfig(capture_device=fresh_sim.plain_capture), ring)
+    calls = _Calls()
+
+    def suspend(on: bool) -> None:
+        subprocess.run(["pactl", "suspend-sink", "nullsink", str(int(on))], env=os.environ,
+                       check=True, timeout=5)
+
+    cap.start()
+    try:
+        assert _wait(lambda: ring.head > 0)
+        on_loop.call(cap.arm, calls)
+        assert _wait(lambda: len(calls) >= 3)
+        suspend(True)
+        time.sleep(0.5)
+        head, reads = ring.head, set()
+        for _ in range(40):
+            reads.add(cap.landed[1])
+            time.sleep(0.05)
+        assert ring.head == head, "the suspended sink still delivered audio"
+        suspend(False)
+        n = len(calls)
+        assert _wait(lambda: len(calls) > n + 3), "reads on readiness did not resume"
+        on_loop.call(cap.arm, None)
+    finally:
+        cap.stop()
+    assert len(reads) >= 3, f"{len(reads)} reads in 2 s of a stalled device"
+
+
+@pytest.mark.parametrize("caller", ["another thread", "the loop"])
+def test_stop_while_armed_ends_the_thread_and_closes_the_device(
+        sim_env: SimSink, on_loop: LoopThread, caplog: pytest.LogCaptureFixture,
+        caller: str) -> None:
+    ring = Ring(16000 * 5)
+    cap = Capture(AudioConfig(capture_device=sim_env.capture_device), ring)
+    calls = _Calls()
+    fds = len(os.listdir("/proc/self/fd"))
+    cap.start()
+    assert _wait(lambda: ring.head > 0)
+    thread = cap._thread
+    assert thread is not None
+    on_loop.call(cap.arm, calls)
+    assert _wait(lambda: len(calls) >= 2)
+    if caller == "the loop":
+        on_loop.call(cap.stop)
+    else:
+        cap.stop()
+    assert not thread.is_alive()
+    assert "did not stop" not in caplog.text
+    on_loop.call(lambda: None)  # the loop has let go of the device, and closed it
+    n = len(calls)
+    time.sleep(0.2)
+    assert len(calls) == n, "a stopped capture must not call back"
+    cap.start()  # still armed: the loop takes the new device as it would a reopened one
+    try:
+        assert _wait(lambda: len(calls) > n)
+        time.sleep(1.0)
+        periods = len(calls) - n
+        assert periods >= 1 / 0.064 / 2, f"a restarted capture was read {periods} times in 1 s"
+        on_loop.call(cap.arm, None)
+    finally:
+        cap.stop()
+    assert len(os.listdir("/proc/self/fd")) == fds, "a device was left open"

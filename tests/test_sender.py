@@ -59,8 +59,9 @@ class Live:
 
 
 class Capture:
-    """What the capture thread does for the Sender: writes periods into the ring, says up to
-    when they landed, and calls the armed callback."""
+    """What capture does for the Sender: writes periods into the ring, says up to when they
+    landed, and calls the armed callback from a callback of its own on the loop, as the real
+    one does from the device's reader."""
 
     rate = INPUT_RATE
     frame_s = FRAME_S
@@ -84,8 +85,11 @@ class Capture:
         head = self.ring.head
         self.ring.write((np.arange(head, head + n) % 32768).astype(np.int16))
         self.landed = (self.ring.head, time.monotonic() if landed_at is None else landed_at)
+        asyncio.get_running_loop().call_soon(self._announce, self.landed)
+
+    def _announce(self, landed: tuple[int, float]) -> None:
         if self.notify is not None:
-            self.notify(*self.landed)
+            self.notify(*landed)
 
 
 def positions(start: int, stop: int) -> np.ndarray:
