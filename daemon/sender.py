@@ -125,7 +125,7 @@ class Sender:
     def _period_ready(self, head: int, t_read: float) -> None:
         """Capture, on the loop: a period landed in the ring."""
         if not self._streaming:
-            return  # announced just before the turn ended
+            return  # capture stops announcing at arm(None); nothing goes out outside a turn
         self._period_head, self._period_at = head, t_read
         if self._ending is not None:
             self._finish(self._ending)
