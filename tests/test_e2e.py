@@ -153,7 +153,9 @@ def test_barge_in_after_the_whole_reply_arrived_plays_the_next_reply(
         d.wait(lambda: emu.call(lambda e: e.replies) == 1 and any(
             h.get("role") == "model" for h in emu.call(lambda e: list(e.sessions[0].history))),
             5, "the server to finish the reply")
-        assert d.status()["playback"]["playing"]
+        # "speaking" comes with the first chunk; the device starts a few ms later, once the
+        # playback thread wrote the start-up wait's worth of audio.
+        d.wait(lambda: d.status()["playback"]["playing"], 1, "the reply to reach the device")
         assert d.control("press")["outcomes"].get("interrupted") == 1
         time.sleep(0.5)
         before = len(counter_sink.written())
