@@ -48,8 +48,9 @@ from tests.bench.report import Run, table, thread_table  # noqa: E402
 HOLD_S = 2.0
 REPLY_WAIT_S = 6.0
 POLL_S = 0.2
-# Turns that time the reply's first sound, and turns whose reply arrives with random jitter
-# (the first of those unmeasured: the network turns jittery and each client meets it once).
+# Turns that time the reply's first sound (and count the gaps heard in a reply paced in real
+# time), and turns whose reply arrives with random jitter (the first of those unmeasured: the
+# network turns jittery and each client meets it once).
 SOUND_TURNS = 3
 JITTER_TURNS = 4
 JITTER_MS = 40.0
@@ -219,9 +220,10 @@ def one_run(client: Client, seconds: float, idle_s: float, player: Player,
             figures["input_marker_ms"] = statistics.median(delays)
         if reply_delays:
             figures["reply_marker_ms"] = statistics.median(reply_delays)
-        firsts, _ = tone_turns(client, player, listener, SOUND_TURNS)
+        firsts, steady = tone_turns(client, player, listener, SOUND_TURNS)
         if firsts:
             figures["first_reply_sound_ms"] = statistics.median(firsts)
+            figures["steady_gaps"] = sum(steady)
         emu.call(lambda e: setattr(e, "opts", dataclasses.replace(e.opts, jitter_ms=JITTER_MS)))
         try:
             _, gaps = tone_turns(client, player, listener, JITTER_TURNS)
