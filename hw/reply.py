@@ -3,10 +3,11 @@
 `ReplyStream` takes reply chunks as they arrive (any rate: one resampler goes straight to the
 device rate) and hands the playback thread device-rate samples to write, with an earcon mixed
 in and the volume applied. It decides when a reply may start: a `Jitter` estimate remembers
-how late chunks came over the last few replies, and a reply waits that long, no longer, so a
-server that sends ahead of real time starts at once (the very first reply, with nothing
-learned yet, waits for `first_wait_s` of audio). Once started, a reply plays to its end; a
-chunk later than the estimate gets silence instead of an underrun, and teaches the estimate.
+how late chunks came over the last few replies, and a reply waits that long and a quarter
+more (LATE_HEADROOM), no longer, so a server that sends ahead of real time starts at once
+(the very first reply, with nothing learned yet, waits for `first_wait_s` of audio). Once
+started, a reply plays to its end; a chunk later than the estimate gets silence instead of an
+underrun, and teaches the estimate.
 Time is passed in, never read, and the caller holds one lock around every call.
 
     stream = ReplyStream(24000, Earcons(EarconsConfig(), 24000), first_wait_s=0.08)
@@ -35,6 +36,10 @@ LOW_WATER_STEP_S = 0.008
 LOW_WATER_MAX_S = 0.040
 # Replies whose arrival jitter the start-up wait is sized from.
 HISTORY = 8
+# The worst lateness of a few replies understates what the next one brings (the extremes of a
+# small sample): the wait covers this much more of it, so a new record only a little later
+# than the last is not a gap.
+LATE_HEADROOM = 1.25
 
 
 class Jitter:
@@ -43,9 +48,10 @@ class Jitter:
     A chunk that starts `media` seconds into its reply and arrives at `t` is due at
     `t - media` plus the reply's start; it is late by how much that exceeds the earliest such
     time of the chunks before it in the reply, which is how late it would be had the reply
-    started from that chunk. A reply played from `wait()` after its first chunk finds every
-    chunk seen so late in time, with `margin` (the low water) to spare, since that is when a
-    late chunk gets silence. A server that sends ahead of real time is never late: no wait.
+    started from that chunk. A reply played from `wait()` after its first chunk finds a chunk
+    LATE_HEADROOM times as late as any seen still in time, with `margin` (the low water) to
+    spare, since that is when a late chunk gets silence. A server that sends ahead of real
+    time is never late: no wait.
     Before any reply has been seen there is no estimate (`learned` is false).
     """
 
@@ -76,7 +82,7 @@ class Jitter:
 
     def wait(self) -> float:
         late = max(self._history, default=0.0)
-        return late + self.margin if late > 0 else 0.0
+        return late * LATE_HEADROOM + self.margin if late > 0 else 0.0
 
     def start_at(self) -> float | None:
         """When the current reply may start playing (None before its first chunk, or before

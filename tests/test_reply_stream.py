@@ -12,6 +12,7 @@ from config import EarconsConfig
 from hw.earcons import Earcons, tone
 from hw.reply import (
     HISTORY,
+    LATE_HEADROOM,
     LOW_WATER_MAX_S,
     LOW_WATER_S,
     LOW_WATER_STEP_S,
@@ -107,14 +108,48 @@ def test_the_wait_follows_the_lateness_seen_in_recent_replies() -> None:
     stream = _stream(wait_s=0.08)
     # The chunk 35 ms late comes 55 ms after the one 20 ms early would have had it played.
     _reply(stream, 1.0, [0.0, 0.01, -0.02, 0.035, 0.0])
-    wait = 0.055 + LOW_WATER_S
+    wait = 0.055 * LATE_HEADROOM + LOW_WATER_S
     assert stream.jitter.wait() == pytest.approx(wait)
     stream.feed(counter(0, 960).tobytes(), RATE, now=20.0)
     assert not stream.ready(20.0 + wait - 0.001) and stream.ready(20.0 + wait)
     stream.stop()
     for k in range(HISTORY):  # calm replies push the jittery one out of the history
         _reply(stream, 30.0 + k, [0.0, 0.002, 0.001])
-    assert stream.jitter.wait() == pytest.approx(0.002 + LOW_WATER_S)
+    assert stream.jitter.wait() == pytest.approx(0.002 * LATE_HEADROOM + LOW_WATER_S)
+
+
+def _play(stream: ReplyStream, t0: float, lateness: list[float], chunk_s: float = 0.04) -> int:
+    """Play one reply through a device that consumes in real time, topped up every 1 ms as the
+    playback thread does: the gaps it needed."""
+    n, gaps, queued = round(RATE * chunk_s), stream.gaps, 0
+    out = np.zeros(2400, dtype=np.int16)
+    fed, tick = 0, 0
+    while not stream.done:
+        now = t0 + tick / 1000
+        while fed < len(lateness) and t0 + fed * chunk_s + lateness[fed] <= now:
+            stream.feed(counter(fed * n, n).tobytes(), RATE, now=now)
+            fed += 1
+            if fed == len(lateness):
+                stream.end()
+        queued = max(0, queued - RATE // 1000)
+        while (got := stream.pull(out, now, queued)[0]):
+            queued += got
+        tick += 1
+    stream.finish()
+    return stream.gaps - gaps
+
+
+def test_a_reply_a_little_later_than_any_seen_still_plays_without_a_gap() -> None:
+    """The worst of a few replies understates the next: the wait keeps LATE_HEADROOM of it."""
+    stalls = [0.0] * 3 + [0.04] * 7       # the network stalls 40 ms a few chunks in
+    worse = [0.0] * 3 + [0.046] * 7       # the next reply's stall is 15 % longer
+    stream = _stream(wait_s=0.0)
+    assert _play(stream, 1.0, stalls) > 0, "nothing learned yet: the stall is a gap"
+    assert _play(stream, 2.0, stalls) == 0
+    assert _play(stream, 3.0, worse) == 0
+    much_worse = [0.0] * 3 + [0.046 * LATE_HEADROOM + 0.006] * 7
+    assert _play(stream, 4.0, much_worse) == 1, "beyond the headroom it is a gap, and learned"
+    assert _play(stream, 5.0, much_worse) == 0
 
 
 def test_jitter_measures_lateness_against_the_most_punctual_chunk_before() -> None:
@@ -126,10 +161,10 @@ def test_jitter_measures_lateness_against_the_most_punctual_chunk_before() -> No
     jitter.arrived(2.13, 0.12)   # 10 ms late, 30 ms after the early one
     assert jitter.start_at() is None, "nothing learned yet"
     jitter.reply_over()
-    assert jitter.learned and jitter.wait() == pytest.approx(0.03 + LOW_WATER_S)
+    assert jitter.learned and jitter.wait() == pytest.approx(0.03 * LATE_HEADROOM + LOW_WATER_S)
     jitter.arrived(5.0, 0.0)
     jitter.arrived(5.01, 0.04)   # 30 ms early: the next chunks are due from it
-    assert jitter.start_at() == pytest.approx(4.97 + 0.03 + LOW_WATER_S)
+    assert jitter.start_at() == pytest.approx(4.97 + 0.03 * LATE_HEADROOM + LOW_WATER_S)
 
 
 def test_a_late_chunk_gets_silence_once_the_device_runs_low_counted_once() -> None:
@@ -155,7 +190,7 @@ def test_a_device_that_ran_dry_gets_more_audio_ahead_up_to_a_ceiling() -> None:
     stream = _stream(wait_s=0.0)
     _reply(stream, 1.0, [0.0, 0.01, 0.0])
     assert stream.low_water == LOW
-    assert stream.jitter.wait() == pytest.approx(0.01 + LOW_WATER_S)
+    assert stream.jitter.wait() == pytest.approx(0.01 * LATE_HEADROOM + LOW_WATER_S)
     assert not stream.in_reply
     stream.feed(counter(0, 480).tobytes(), RATE, now=10.0)
     out = np.zeros(2400, dtype=np.int16)
@@ -164,7 +199,8 @@ def test_a_device_that_ran_dry_gets_more_audio_ahead_up_to_a_ceiling() -> None:
     assert stream.underran()
     step = LOW_WATER_S + LOW_WATER_STEP_S
     assert stream.low_water == round(RATE * step)
-    assert stream.jitter.wait() == pytest.approx(0.01 + step), "the start-up wait grows too"
+    assert stream.jitter.wait() == pytest.approx(0.01 * LATE_HEADROOM + step), \
+        "the start-up wait grows too"
     # A late chunk now gets silence while the device still holds the larger margin.
     assert stream.pull(out, 10.1, queued=round(RATE * step) + 1)[0] == 0
     assert stream.pull(out, 10.11, queued=round(RATE * step))[0] == round(RATE * step)
