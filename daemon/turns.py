@@ -26,8 +26,9 @@ Rules a user relies on:
   So does audio that follows a reply the server had already ended, while that one plays out.
   Such a reply also ends by itself once a look every REPLY_QUIET_S finds no audio came since
   the last and what came has played, so a server that never ends it cannot keep the speaker
-  from the next turn. Audio while listening (the microphone is open) or offline is dropped;
-  a reply begun while listening is one barged into (its end is owed, as above).
+  from the next turn. An asked reply whose server stalls ends so too, looks
+  ASKED_REPLY_QUIET_S apart. Audio while listening (the microphone is open) or offline is
+  dropped; a reply begun while listening is one barged into (its end is owed, as above).
 - A press while offline plays the error earcon and shows the error LED; nothing crashes and the
   session keeps reconnecting by itself.
 - Words the user spoke are never dropped silently: a turn whose audio could not be sent, or
@@ -81,10 +82,11 @@ __all__ = [
     "TurnComplete", "TurnEnded", "TurnMachine", "UnaskedReply", "WatchQuiet",
 ]
 
-
 # How often a reply nobody asked for is looked at for quiet: unless the server ends it first, it
 # ends at the first look that finds no audio came since the last.
 REPLY_QUIET_S: Final = 2.0
+# The same for an asked reply whose server stalls: longer than the model pauses for a function.
+ASKED_REPLY_QUIET_S: Final = 10.0
 
 
 class State(Enum):
@@ -126,9 +128,10 @@ class TurnMachine:
         # The server still owes the end (turnComplete) of the reply to the last activity sent.
         self.reply_pending = False
         self.got_reply = False
-        # The reply playing was not asked for: its end is watched for quiet (WatchQuiet), and
-        # `heard` says audio came since the watch last looked.
+        # The reply playing is watched for quiet (WatchQuiet every `quiet_s`), and `heard`
+        # says audio came since the watch last looked.
         self.watching = self.watch_armed = self.heard = False
+        self.quiet_s: float = REPLY_QUIET_S
 
     @property
     def accepts_audio(self) -> bool:
@@ -270,6 +273,9 @@ class TurnMachine:
             # Nobody asked (or the server had ended the reply): it ends on the server's
             # turnComplete again, or on quiet.
             self.reply_pending = self.watching = True
+            self.quiet_s = REPLY_QUIET_S
+        elif self.state is State.THINKING:  # asked: the server ends it, unless it stalls
+            self.watching, self.quiet_s = True, ASKED_REPLY_QUIET_S
         out.append(PlayAudio(event.data, event.rate))
         if self.state is not State.SPEAKING:
             self._go(State.SPEAKING, out)
@@ -295,7 +301,7 @@ class TurnMachine:
 
     def _watch(self, out: list[Action]) -> None:
         self.watch_armed, self.heard = True, False
-        out.append(WatchQuiet(REPLY_QUIET_S))
+        out.append(WatchQuiet(self.quiet_s))
 
     def _quiet(self, out: list[Action]) -> None:
         """The watch looks: audio came since (look again later), or the server ended the reply
@@ -309,7 +315,7 @@ class TurnMachine:
             self._watch(out)
             return
         out.append(Log("info", f"the server did not end the reply; it ends "
-                               f"after {REPLY_QUIET_S:g} s without audio"))
+                               f"after {self.quiet_s:g} s without audio"))
         self.reply_pending = False
         self.late_ends += 1  # the server's end, if it still comes, is this reply's
         out.append(EndReply())
@@ -337,7 +343,7 @@ class TurnMachine:
         if self.late_ends and not self.reply_pending:
             self.late_ends -= 1  # nothing is owed: a reply given up on for quiet ends, late
             return
-        self.reply_pending = False
+        self.reply_pending = self.watch_armed = False
         if self.state is State.SPEAKING:
             out.append(EndReply())
         elif self.state is State.THINKING:

@@ -9,6 +9,8 @@ from daemon.turns import TurnMachine
 
 AUDIO = t.ReplyAudio(bytes(960), OUTPUT_RATE)  # 20 ms of the reply
 PLAY = t.PlayAudio(AUDIO.data, AUDIO.rate)
+# The first audio of an asked reply: it plays, and is watched in case the server stalls.
+SPEAKS = [PLAY, t.SetLed("speaking"), t.WatchQuiet(t.ASKED_REPLY_QUIET_S)]
 
 
 def ready(**kw: object) -> TurnMachine:

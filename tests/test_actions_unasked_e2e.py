@@ -1,7 +1,8 @@
 """What the model says when no turn asked for it, through `pttd run` with the emulator and real
 ALSA PCMs on a PulseAudio null sink: a slow command's result, spoken in a model turn of its own
 after the user's turn ended (NON_BLOCKING, WHEN_IDLE), is heard; and audio from a server that
-never ends its turn plays, then ends by itself, so the speaker is never wedged."""
+never ends its turn, asked for or not, plays, then ends by itself, so the speaker is never
+wedged."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from daemon.devkit.emulator.state import audio_frame
 from daemon.devkit.simsink import SimSink
 from daemon.devkit.tool_script import ScriptedCall, ScriptedTurn
 from daemon.live.protocol import OUTPUT_RATE
+from daemon.turns import ASKED_REPLY_QUIET_S
 
 PORCH = QUIET + '''
 [[tools.command]]
@@ -118,3 +120,31 @@ def test_audio_from_a_server_that_never_ends_its_turn_plays_then_ends_by_itself(
     assert [(r["PTTD_UNASKED"], r["PTTD_OUTCOME"]) for r in records] == [
         ("yes", "completed"), ("no", "completed")]
     assert records[0]["PTTD_REPLY_S"] == "1.00"
+
+
+def test_a_reply_the_user_asked_for_whose_server_stalls_ends_by_itself(
+        tmp_path: Path, counter_sink: SimSink) -> None:
+    """The server stops sending in the middle of an asked reply and never ends it: what came
+    plays, and the speaker goes back to idle without waiting for the next press."""
+    with EmulatorThread(EmulatorOptions(pace="realtime")) as emu, \
+            DaemonRig(tmp_path, counter_sink, emu, config=QUIET, journal=True) as d:
+        d.wait_ready()
+        d.control("press")
+        time.sleep(1.5)
+        d.control("release")
+        d.wait_state("speaking", timeout=10)
+        emu.inject("stall", seconds=120.0)
+        stalled = time.monotonic()
+        d.wait_state("idle", timeout=2 * ASKED_REPLY_QUIET_S + 5)
+        took = time.monotonic() - stalled
+        st = d.status()
+        ended = emu.call(lambda e: [raw for _, raw in e.sent if b'"turnComplete"' in raw])
+        assert d.stop()[0] == 0
+    assert st["outcomes"] == {"completed": 1} and st["session"] == "ready"
+    assert ended == [], "the server ended the reply after all"
+    assert ASKED_REPLY_QUIET_S <= took <= 2 * ASKED_REPLY_QUIET_S + 5
+    messages = [e.get("MESSAGE", "") for e in d.journal()]
+    assert (f"the server did not end the reply; it ends after {ASKED_REPLY_QUIET_S:g} s "
+            "without audio") in messages
+    records = d.turn_records()
+    assert [(r["PTTD_UNASKED"], r["PTTD_OUTCOME"]) for r in records] == [("no", "completed")]

@@ -3,7 +3,12 @@ reply, its late audio and ends are dropped while the new turn's reply plays."""
 
 from __future__ import annotations
 
-from fixtures_turns import AUDIO, PLAY, assert_stops_playback_right_after_activity_start, ready
+from fixtures_turns import (
+    AUDIO,
+    SPEAKS,
+    assert_stops_playback_right_after_activity_start,
+    ready,
+)
 
 from daemon import turns as t
 from daemon.turns import State, TurnMachine
@@ -24,7 +29,7 @@ def barged_in() -> TurnMachine:
 
 def assert_the_new_reply_plays_and_completes(m: TurnMachine) -> None:
     assert m.accepts_audio
-    assert m.handle(AUDIO) == [PLAY, t.SetLed("speaking")]
+    assert m.handle(AUDIO) == SPEAKS
     assert m.state is State.SPEAKING
     assert m.handle(t.TurnComplete()) == [t.EndReply()]
     assert t.TurnEnded("completed") in m.handle(t.PlaybackDrained())

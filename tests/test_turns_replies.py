@@ -4,7 +4,7 @@ due, text sessions, and how each kind of turnComplete ends (or does not end) the
 from __future__ import annotations
 
 import pytest
-from fixtures_turns import AUDIO, PLAY, ready, released
+from fixtures_turns import AUDIO, SPEAKS, ready, released
 
 from daemon import turns as t
 from daemon.turns import State, TurnMachine
@@ -14,7 +14,7 @@ def test_reply_audio_is_played_while_a_reply_is_due() -> None:
     """The machine decides and hands the very bytes received to the speaker: no copy."""
     m = released()
     acts = m.handle(AUDIO)
-    assert acts == [PLAY, t.SetLed("speaking")]
+    assert acts == SPEAKS
     assert isinstance(acts[0], t.PlayAudio) and acts[0].data is AUDIO.data
     later = t.ReplyAudio(bytes(480), 16000)
     assert m.handle(later) == [t.PlayAudio(later.data, 16000)]

@@ -4,11 +4,17 @@ barges into it, and it ends on the server's turnComplete or, if that never comes
 
 from __future__ import annotations
 
-from fixtures_turns import AUDIO, PLAY, assert_stops_playback_right_after_activity_start, ready
+from fixtures_turns import (
+    AUDIO,
+    PLAY,
+    SPEAKS,
+    assert_stops_playback_right_after_activity_start,
+    ready,
+)
 from fixtures_turns import released as asked
 
 from daemon import turns as t
-from daemon.turns import REPLY_QUIET_S, State, TurnMachine
+from daemon.turns import ASKED_REPLY_QUIET_S, REPLY_QUIET_S, State, TurnMachine
 
 BEGINS = [t.UnaskedReply(), PLAY, t.SetLed("speaking"), t.WatchQuiet(REPLY_QUIET_S)]
 GAVE_UP = t.Log("info", f"the server did not end the reply; it ends after {REPLY_QUIET_S:g} s "
@@ -49,22 +55,28 @@ def test_a_turn_complete_waiting_for_input_ends_it_too() -> None:
     assert m.handle(t.PlaybackDrained()) == ENDED
 
 
-def test_a_server_that_never_ends_it_cannot_wedge_the_speaker() -> None:
-    m = unasked()
-    m.handle(AUDIO)
-    # Audio came since the watch was armed: it looks again later.
-    assert m.handle(t.Timeout("quiet")) == [t.WatchQuiet(REPLY_QUIET_S)]
-    # Quiet since: what came plays out, then the turn ends.
-    assert m.handle(t.Timeout("quiet")) == [GAVE_UP, t.EndReply()]
+def gives_up_on_quiet_and_the_late_end_is_its_own(m: TurnMachine, quiet_s: float) -> None:
+    """Audio came since the watch was armed: it looks again later. Quiet since: what came plays
+    out, then the turn ends, and the server's end, if it comes late, is that reply's: the next
+    turn is not cut short."""
+    assert m.handle(t.Timeout("quiet")) == [t.WatchQuiet(quiet_s)]
+    gave_up = t.Log("info", f"the server did not end the reply; it ends after {quiet_s:g} s "
+                            "without audio")
+    assert m.handle(t.Timeout("quiet")) == [gave_up, t.EndReply()]
     assert m.state is State.SPEAKING and not m.reply_pending
     assert m.handle(t.Timeout("quiet")) == []
     assert m.handle(t.PlaybackDrained()) == ENDED
-    # The server's end, if it comes late, is that reply's: the next turn is not cut short.
     assert m.handle(t.TurnComplete()) == []
     m.handle(t.Press())
     m.handle(t.Release())
-    assert m.handle(AUDIO) == [PLAY, t.SetLed("speaking")]
+    assert m.handle(AUDIO) == SPEAKS
     assert m.handle(t.TurnComplete()) == [t.EndReply()]
+
+
+def test_a_server_that_never_ends_it_cannot_wedge_the_speaker() -> None:
+    m = unasked()
+    m.handle(AUDIO)
+    gives_up_on_quiet_and_the_late_end_is_its_own(m, REPLY_QUIET_S)
 
 
 def test_a_late_end_that_comes_during_the_next_turn_is_still_the_unasked_replys() -> None:
@@ -75,7 +87,7 @@ def test_a_late_end_that_comes_during_the_next_turn_is_still_the_unasked_replys(
     m.handle(t.Release())
     assert m.handle(t.TurnComplete()) == []
     assert m.state is State.THINKING
-    assert m.handle(AUDIO) == [PLAY, t.SetLed("speaking")]
+    assert m.handle(AUDIO) == SPEAKS
 
 
 def test_a_late_end_while_it_still_plays_out_is_its_own_and_owes_nothing_after() -> None:
@@ -118,7 +130,7 @@ def test_a_press_barges_in_as_into_any_reply() -> None:
     assert m.handle(AUDIO) == []
     assert m.handle(t.TurnComplete()) == []
     m.handle(t.Release())
-    assert m.handle(AUDIO) == [PLAY, t.SetLed("speaking")]
+    assert m.handle(AUDIO) == SPEAKS
     assert m.handle(t.TurnComplete()) == [t.EndReply()]
 
 
@@ -139,7 +151,7 @@ def test_a_reply_begun_while_listening_is_dropped_and_its_end_is_not_the_new_tur
     # Its end, arriving after the release, does not end the user's turn without a reply.
     assert m.handle(t.TurnComplete()) == []
     assert m.state is State.THINKING
-    assert m.handle(AUDIO) == [PLAY, t.SetLed("speaking")]
+    assert m.handle(AUDIO) == SPEAKS
 
 
 def test_once_the_dropped_reply_has_ended_the_next_ones_audio_is_dropped_and_logged_too() -> None:
@@ -194,5 +206,15 @@ def test_a_stray_quiet_timeout_does_nothing() -> None:
     assert m.handle(t.Timeout("quiet")) == []
     m = asked()
     m.handle(AUDIO)
-    assert m.handle(t.Timeout("quiet")) == []      # an asked reply is not watched
+    m.handle(t.TurnComplete())
+    assert m.handle(t.Timeout("quiet")) == []      # the server ended it: nothing to give up
     assert m.handle(t.Timeout("quiet")) == [] and m.state is State.SPEAKING
+
+
+def test_an_asked_reply_whose_server_stalls_ends_once_quiet_and_played() -> None:
+    """The server owes the end of a reply the user asked for; one that stalls for good after
+    some audio cannot keep the speaker "speaking" until the next press."""
+    m = asked()
+    assert m.handle(AUDIO) == SPEAKS
+    assert m.reply_chunk_plays()                   # the reply's next chunk
+    gives_up_on_quiet_and_the_late_end_is_its_own(m, ASKED_REPLY_QUIET_S)
