@@ -279,7 +279,8 @@ class TurnMachine:
         out.append(PlayAudio(event.data, event.rate))
         if self.state is not State.SPEAKING:
             self._go(State.SPEAKING, out)
-        self._heard(out)
+        if self._heard():
+            self._watch(out)
 
     def reply_chunk_plays(self) -> bool:
         """A reply chunk in the middle of a reply, answered without building actions: True when
@@ -287,17 +288,16 @@ class TurnMachine:
         changes more, and `handle` must decide. Most chunks of a reply are the first kind."""
         if (self.state is State.SPEAKING and self.reply_pending and self.stale_replies == 0
                 and self.audio_replies and (self.watch_armed or not self.watching)):
-            self._heard([])
+            self._heard()
             return True
         return False
 
-    def _heard(self, out: list[Action]) -> None:
-        self.got_reply = True
-        self.late_ends = 0
+    def _heard(self) -> bool:
+        """Reply audio came; True when the reply is watched and its watch not yet armed."""
+        self.got_reply, self.late_ends = True, 0
         if self.watch_armed:
             self.heard = True
-        elif self.watching:
-            self._watch(out)
+        return self.watching and not self.watch_armed
 
     def _watch(self, out: list[Action]) -> None:
         self.watch_armed, self.heard = True, False
